@@ -1,0 +1,3 @@
+"""collab: see the README (work in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,52 @@
+"""deepfit: the shared training engine (learner, schedules, finder, callbacks, batching,
+the scikit-learn base class and shared layers). Domain code lives in ``tabular``,
+``collab``, ``text`` and ``vision``; this package imports none of them."""
+
+from __future__ import annotations
+
+from deepfit.callbacks import (
+    Callback,
+    CancelFit,
+    Checkpoint,
+    EarlyStopping,
+    GradientClipping,
+    History,
+    ProgressBar,
+)
+from deepfit.data import TensorBatches, train_valid_split
+from deepfit.estimator import NeuralEstimator, resolve_device
+from deepfit.layers import AdaptiveConcatPool2d, LinBnDrop, SigmoidRange, mlp_blocks
+from deepfit.learner import FitInterrupted, Learner, discriminative_lrs, to_device
+from deepfit.lr_finder import LRFinderResult, lr_find
+from deepfit.schedules import SGDR, Constant, OneCycle, Schedule, get_schedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGDR",
+    "AdaptiveConcatPool2d",
+    "Callback",
+    "CancelFit",
+    "Checkpoint",
+    "Constant",
+    "EarlyStopping",
+    "FitInterrupted",
+    "GradientClipping",
+    "History",
+    "LRFinderResult",
+    "Learner",
+    "LinBnDrop",
+    "NeuralEstimator",
+    "OneCycle",
+    "ProgressBar",
+    "Schedule",
+    "SigmoidRange",
+    "TensorBatches",
+    "discriminative_lrs",
+    "get_schedule",
+    "lr_find",
+    "mlp_blocks",
+    "resolve_device",
+    "to_device",
+    "train_valid_split",
+]

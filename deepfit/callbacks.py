@@ -1,0 +1,291 @@
+"""Callbacks: plain classes whose hooks do nothing unless overridden.
+
+The :class:`~deepfit.learner.Learner` calls, in this order::
+
+    before_fit
+      before_epoch
+        before_batch -> after_loss -> before_step -> after_batch     (every training batch)
+        before_validate -> after_validate                           (when there is a valid set)
+      after_epoch
+    after_fit                                                       (always, even on cancel)
+
+Each hook receives the learner, whose attributes (``model``, ``opt``, ``epoch``, ``iter``,
+``pos``, ``loss``, ``xb``, ``yb``, ``pred``, ``train_loss``, ``valid_loss``, ``metrics``,
+``lrs``) describe the current state. A hook may raise :class:`CancelFit` to end training
+cleanly (``after_fit`` still runs). Callbacks run in ascending ``order``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from deepfit.learner import Learner
+
+__all__ = [
+    "EVENTS",
+    "Callback",
+    "CancelFit",
+    "Checkpoint",
+    "EarlyStopping",
+    "GradientClipping",
+    "History",
+    "ProgressBar",
+]
+
+EVENTS = (
+    "before_fit",
+    "before_epoch",
+    "before_batch",
+    "after_loss",
+    "before_step",
+    "after_batch",
+    "before_validate",
+    "after_validate",
+    "after_epoch",
+    "after_fit",
+)
+
+
+class CancelFit(Exception):
+    """Raise from a callback to stop training; ``after_fit`` still runs."""
+
+
+class Callback:
+    """Base class. Override the hooks you need; ``order`` sorts callbacks (low first)."""
+
+    order: int = 0
+
+    def before_fit(self, learn: Learner) -> None: ...
+    def before_epoch(self, learn: Learner) -> None: ...
+    def before_batch(self, learn: Learner) -> None: ...
+    def after_loss(self, learn: Learner) -> None: ...
+    def before_step(self, learn: Learner) -> None: ...
+    def after_batch(self, learn: Learner) -> None: ...
+    def before_validate(self, learn: Learner) -> None: ...
+    def after_validate(self, learn: Learner) -> None: ...
+    def after_epoch(self, learn: Learner) -> None: ...
+    def after_fit(self, learn: Learner) -> None: ...
+
+
+def _monitor_value(learn: Learner, monitor: str) -> float | None:
+    if monitor == "valid_loss":
+        return learn.valid_loss
+    if monitor == "train_loss":
+        return learn.train_loss
+    return learn.metrics.get(monitor)
+
+
+class History(Callback):
+    """Per-epoch record of losses, metrics, learning rates and time.
+
+    Attributes
+    ----------
+    epochs : list of dict
+        One row per finished epoch: ``epoch``, ``train_loss``, ``valid_loss`` (when there is
+        a validation set), each metric, ``lr`` (the last layer group's rate at the epoch's
+        last batch) and ``time`` in seconds.
+    lrs : list of list of float
+        The rate of every layer group at every training batch.
+    """
+
+    order = -10
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, Any]] = []
+        self.lrs: list[list[float]] = []
+
+    def before_epoch(self, learn: Learner) -> None:
+        self._start = time.perf_counter()
+
+    def after_batch(self, learn: Learner) -> None:
+        self.lrs.append(list(learn.lrs))
+
+    def after_epoch(self, learn: Learner) -> None:
+        row: dict[str, Any] = {"epoch": learn.epoch, "train_loss": learn.train_loss}
+        if learn.valid_loss is not None:
+            row["valid_loss"] = learn.valid_loss
+        row.update(learn.metrics)
+        row["lr"] = learn.lrs[-1] if learn.lrs else float("nan")
+        row["time"] = time.perf_counter() - self._start
+        self.epochs.append(row)
+
+    def to_frame(self):
+        """The per-epoch record as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.epochs)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the batches of each epoch and a line of figures per epoch.
+
+    Parameters
+    ----------
+    verbose : int, default=1
+        0: silent. 1: bar and epoch lines only when standard error is a terminal.
+        2: both even when it is not (logs, notebooks).
+    """
+
+    order = 10
+
+    def __init__(self, verbose: int = 1) -> None:
+        self.verbose = verbose
+        self._bar = None
+
+    def _wanted(self) -> bool:
+        return self.verbose >= 2 or (self.verbose >= 1 and sys.stderr.isatty())
+
+    def before_epoch(self, learn: Learner) -> None:
+        if self._wanted():
+            from tqdm.auto import tqdm
+
+            total = len(learn.batches) if hasattr(learn.batches, "__len__") else None
+            self._bar = tqdm(
+                total=total,
+                desc=f"epoch {learn.epoch + 1}/{learn.n_epochs}",
+                leave=False,
+                file=sys.stderr,
+            )
+
+    def after_batch(self, learn: Learner) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def after_epoch(self, learn: Learner) -> None:
+        self._close()
+        if self._wanted():
+            parts = [f"epoch {learn.epoch + 1}/{learn.n_epochs}"]
+            parts.append(f"train_loss {learn.train_loss:.4f}")
+            if learn.valid_loss is not None:
+                parts.append(f"valid_loss {learn.valid_loss:.4f}")
+            parts += [f"{k} {v:.4f}" for k, v in learn.metrics.items()]
+            from tqdm.auto import tqdm
+
+            tqdm.write("  ".join(parts), file=sys.stderr)
+
+    def after_fit(self, learn: Learner) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class GradientClipping(Callback):
+    """Clip the global gradient norm to ``max_norm`` before every optimizer step."""
+
+    def __init__(self, max_norm: float = 1.0) -> None:
+        self.max_norm = max_norm
+
+    def before_step(self, learn: Learner) -> None:
+        torch.nn.utils.clip_grad_norm_(learn.model.parameters(), self.max_norm)
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs; optionally put back
+    the best weights at the end of the fit (also when the fit is interrupted).
+
+    Parameters
+    ----------
+    monitor : str, default="valid_loss"
+        ``"valid_loss"``, ``"train_loss"`` or the name of a metric.
+    mode : {"min", "max"}, default="min"
+    patience : int, default=3
+    min_delta : float, default=0
+        Smallest change that counts as an improvement.
+    restore_best_weights : bool, default=True
+    """
+
+    order = 20
+
+    def __init__(
+        self,
+        monitor: str = "valid_loss",
+        mode: str = "min",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+    ) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.min_delta, self.restore_best_weights = min_delta, restore_best_weights
+
+    def before_fit(self, learn: Learner) -> None:
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.wait = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def after_epoch(self, learn: Learner) -> None:
+        value = _monitor_value(learn, self.monitor)
+        if value is None:
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which this fit does not "
+                "produce (no validation set, or no such metric)"
+            )
+        if math.isfinite(value) and self._improved(value):
+            self.best, self.best_epoch, self.wait = value, learn.epoch, 0
+            if self.restore_best_weights:
+                self.best_state = {
+                    k: v.detach().clone() for k, v in learn.model.state_dict().items()
+                }
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                raise CancelFit(
+                    f"no improvement of {self.monitor} in {self.wait} epochs"
+                )
+
+    def after_fit(self, learn: Learner) -> None:
+        if self.restore_best_weights and self.best_state is not None:
+            learn.model.load_state_dict(self.best_state)
+
+
+class Checkpoint(Callback):
+    """Save the model's ``state_dict`` to ``path`` after each epoch, or only when
+    ``monitor`` improves (``save_best_only=True``)."""
+
+    order = 30
+
+    def __init__(
+        self,
+        path: str | Path,
+        monitor: str = "valid_loss",
+        mode: str = "min",
+        save_best_only: bool = True,
+    ) -> None:
+        self.path, self.monitor, self.mode = Path(path), monitor, mode
+        self.save_best_only = save_best_only
+
+    def before_fit(self, learn: Learner) -> None:
+        self.best: float | None = None
+
+    def after_epoch(self, learn: Learner) -> None:
+        if self.save_best_only:
+            value = _monitor_value(learn, self.monitor)
+            if value is None:
+                raise ValueError(f"Checkpoint monitors {self.monitor!r}, not produced")
+            better = self.best is None or (
+                value < self.best if self.mode == "min" else value > self.best
+            )
+            if not better:
+                return
+            self.best = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(learn.model.state_dict(), self.path)

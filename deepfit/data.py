@@ -1,0 +1,121 @@
+"""In-memory batching for data that fits in memory as tensors (tabular, collaborative).
+
+Peers wrap such data in a per-row ``Dataset`` and a ``collate`` function, which costs a
+Python call per row. Here each epoch draws one permutation, gathers every tensor in that
+order once, and yields contiguous slices (views), so a batch costs a few tensor slices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["TensorBatches", "train_valid_split"]
+
+Tensors = torch.Tensor | Sequence[torch.Tensor]
+
+
+def _flat(x: Tensors | None) -> list[torch.Tensor]:
+    if x is None:
+        return []
+    return [x] if isinstance(x, torch.Tensor) else list(x)
+
+
+class TensorBatches:
+    """Batches ``(x, y[, w])`` cut from tensors held in memory.
+
+    Parameters
+    ----------
+    x : Tensor or sequence of Tensors
+        Inputs; a sequence (say categorical codes and continuous values) is yielded as a
+        tuple, which the learner unpacks into the model's arguments.
+    y : Tensor, optional
+        Targets. Without them each batch is ``(x,)`` (for prediction).
+    w : Tensor, optional
+        Per-row weights, yielded third (the loss receives them).
+    batch_size : int, default=256
+    shuffle : bool, default=False
+        Draw a new permutation every epoch.
+    drop_last : bool, default=False
+        Drop a last partial batch (useful with BatchNorm when it would hold one row).
+    generator : torch.Generator, optional
+        Source of the permutations, for reproducible epochs.
+    device : str or torch.device, optional
+        Move all tensors there once, up front.
+    """
+
+    def __init__(
+        self,
+        x: Tensors,
+        y: torch.Tensor | None = None,
+        w: torch.Tensor | None = None,
+        *,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        xs = _flat(x)
+        if not xs:
+            raise ValueError("TensorBatches needs at least one input tensor")
+        self._x_is_tuple = not isinstance(x, torch.Tensor)
+        tensors = [*xs, *_flat(y), *_flat(w)]
+        if device is not None:
+            tensors = [t.to(device) for t in tensors]
+        n = len(tensors[0])
+        for t in tensors:
+            if len(t) != n:
+                raise ValueError(
+                    f"all tensors must have the same number of rows, got "
+                    f"{[len(t) for t in tensors]}"
+                )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.tensors, self.n_x = tensors, len(xs)
+        self.n, self.batch_size = n, int(batch_size)
+        self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
+
+    def __len__(self) -> int:
+        if self.drop_last and self.n >= self.batch_size:
+            return self.n // self.batch_size
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        tensors = self.tensors
+        if self.shuffle:
+            perm = torch.randperm(self.n, generator=self.generator)
+            perm = perm.to(tensors[0].device)
+            tensors = [t[perm] for t in tensors]  # one gather per tensor per epoch
+        stop = len(self) * self.batch_size if self.drop_last else self.n
+        stop = min(stop, self.n)
+        for i in range(0, stop, self.batch_size):
+            parts = [t[i : i + self.batch_size] for t in tensors]
+            xs = parts[: self.n_x]
+            x = tuple(xs) if self._x_is_tuple else xs[0]
+            yield (x, *parts[self.n_x :])
+
+
+def train_valid_split(
+    n: int,
+    valid_fraction: float,
+    random_state: np.random.RandomState | int | None = None,
+    stratify: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of a shuffled train/validation split (stratified when asked)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    if stratify is not None:
+        # Stratify only when every class can appear in both parts.
+        _, counts = np.unique(stratify, return_counts=True)
+        if counts.min() < 2 or round(n * valid_fraction) < len(counts):
+            stratify = None
+    train, valid = train_test_split(
+        idx, test_size=valid_fraction, random_state=random_state, stratify=stratify
+    )
+    return np.sort(train), np.sort(valid)

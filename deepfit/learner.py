@@ -1,0 +1,497 @@
+"""The training loop: a model, a loss, an optimizer and the model's layer groups."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from deepfit.callbacks import EVENTS, Callback, CancelFit
+from deepfit.schedules import Schedule, get_schedule
+
+__all__ = ["FitInterrupted", "Learner", "discriminative_lrs", "to_device"]
+
+LrSpec = float | Sequence[float] | slice
+
+
+class FitInterrupted(UserWarning):
+    """Warned when Ctrl-C (KeyboardInterrupt) ends a fit early."""
+
+
+def to_device(obj: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """Move a tensor, or the tensors in a tuple/list/dict, to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return (
+            obj if obj.device == device else obj.to(device, non_blocking=non_blocking)
+        )
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(to_device(o, device, non_blocking) for o in obj)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device, non_blocking) for k, v in obj.items()}
+    return obj
+
+
+def discriminative_lrs(lr: float, n_groups: int, ratio: float) -> list[float]:
+    """One rate per layer group: ``lr`` for the last group, each earlier group ``ratio``
+    times lower (ULMFiT's discriminative fine-tuning)."""
+    return [lr / ratio ** (n_groups - 1 - i) for i in range(n_groups)]
+
+
+def _call_model(model: nn.Module, xb: Any) -> Any:
+    return model(*xb) if isinstance(xb, (tuple, list)) else model(xb)
+
+
+def _overrides(cb: Callback, event: str) -> bool:
+    return getattr(type(cb), event, None) is not getattr(Callback, event)
+
+
+class Learner:
+    """Train a model with layer groups, schedules, callbacks and differential rates.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called as ``model(xb)``, or ``model(*xb)`` when a batch's inputs are a tuple.
+    loss_func : callable
+        ``loss_func(pred, *targets) -> scalar tensor``; the targets are everything after
+        the inputs in a batch, so a batch ``(x, y, w)`` gives ``loss_func(pred, y, w)``.
+    layer_groups : sequence, optional
+        The model's parameters cut into groups, earliest layers first. Each group is a
+        module, a list of modules or a list of parameters. Default: one group.
+    splitter : callable, optional
+        ``splitter(model) -> layer_groups``; an alternative to ``layer_groups``.
+    opt_func : callable, default=AdamW(betas=(0.9, 0.99), weight_decay=0.01)
+        ``opt_func(param_groups) -> torch.optim.Optimizer``. Each param group dict carries
+        a ``"layer_group"`` key that the learner uses to set its rate.
+    metrics : dict of str to callable or sequence of callables, optional
+        ``metric(pred, target) -> float`` on the whole validation set.
+    device : str or torch.device, optional
+        Where batches are moved if they are not there yet. Default: the model's device.
+    amp : bool, default=False
+        bfloat16 autocast on CUDA (ignored elsewhere).
+
+    Attributes
+    ----------
+    opt : torch.optim.Optimizer or None
+        Created on the first ``fit`` and kept across fits (so fitting again continues).
+    n_frozen : int
+        How many leading layer groups are frozen.
+    interrupted : bool
+        Whether the last fit was ended by Ctrl-C.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_func: Callable[..., torch.Tensor],
+        layer_groups: Sequence[Any] | None = None,
+        splitter: Callable[[nn.Module], Sequence[Any]] | None = None,
+        opt_func: Callable[[list[dict[str, Any]]], torch.optim.Optimizer] | None = None,
+        metrics: dict[str, Callable] | Sequence[Callable] | None = None,
+        callbacks: Iterable[Callback] = (),
+        device: str | torch.device | None = None,
+        amp: bool = False,
+    ) -> None:
+        if layer_groups is not None and splitter is not None:
+            raise ValueError("pass layer_groups or splitter, not both")
+        self.model, self.loss_func = model, loss_func
+        groups = splitter(model) if splitter is not None else layer_groups
+        self._set_groups([model] if groups is None else groups)
+        self.opt_func = opt_func or partial(
+            torch.optim.AdamW, betas=(0.9, 0.99), weight_decay=0.01
+        )
+        if metrics is None:
+            metrics = {}
+        elif not isinstance(metrics, dict):
+            metrics = {
+                getattr(m, "__name__", f"metric_{i}"): m for i, m in enumerate(metrics)
+            }
+        self.metrics_funcs: dict[str, Callable] = dict(metrics)
+        self.callbacks = list(callbacks)
+        if device is None:
+            first = next(model.parameters(), None)
+            device = first.device if first is not None else "cpu"
+        self.device = torch.device(device)
+        self.amp = amp
+        self.opt: torch.optim.Optimizer | None = None
+        self.n_frozen = 0
+        self.interrupted = False
+        self.train_loss: float = math.nan
+        self.valid_loss: float | None = None
+        self.metrics: dict[str, float] = {}
+        self.lrs: list[float] = []
+        self._stop_requested = False
+
+    # ---- layer groups and freezing -------------------------------------------------
+
+    def _set_groups(self, groups: Sequence[Any]) -> None:
+        params: list[list[nn.Parameter]] = []
+        modules: list[list[nn.Module]] = []
+        seen: set[int] = set()
+        for i, group in enumerate(groups):
+            items = (
+                [group] if isinstance(group, (nn.Module, nn.Parameter)) else list(group)
+            )
+            ps, ms = [], []
+            for item in items:
+                if isinstance(item, nn.Module):
+                    ms.append(item)
+                    ps.extend(item.parameters())
+                elif isinstance(item, torch.Tensor):
+                    ps.append(item)
+                else:
+                    raise TypeError(
+                        f"layer group {i} holds a {type(item).__name__}; expected modules "
+                        "or parameters"
+                    )
+            unique = []
+            for p in ps:
+                if id(p) in seen:
+                    if any(p is q for q in unique):
+                        continue
+                    raise ValueError(
+                        f"a parameter appears in more than one layer group ({i})"
+                    )
+                seen.add(id(p))
+                unique.append(p)
+            params.append(unique)
+            modules.append(ms)
+        missing = [
+            n
+            for n, p in self.model.named_parameters()
+            if p.requires_grad and id(p) not in seen
+        ]
+        if missing:
+            raise ValueError(
+                f"trainable parameters in no layer group: {missing[:5]}"
+                + (" ..." if len(missing) > 5 else "")
+            )
+        self.layer_groups = params
+        self._group_modules = modules
+        # Parameters frozen by the user before we saw the model stay frozen for good.
+        self._fixed = {id(p) for g in params for p in g if not p.requires_grad}
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.layer_groups)
+
+    def freeze_to(self, n: int) -> None:
+        """Freeze the first ``n`` layer groups (negative counts from the end, as in
+        slicing) and unfreeze the rest."""
+        n = n % self.n_groups if n < 0 else min(n, self.n_groups)
+        for i, group in enumerate(self.layer_groups):
+            for p in group:
+                p.requires_grad_(i >= n and id(p) not in self._fixed)
+        self.n_frozen = n
+        frozen_ids = {id(p) for g in self.layer_groups[:n] for p in g}
+        bns: dict[int, nn.Module] = {}
+        for ms in self._group_modules[:n]:
+            for m in ms:
+                for sub in m.modules():
+                    if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                        bns[id(sub)] = sub
+        for sub in self.model.modules():
+            if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                ps = list(sub.parameters(recurse=False))
+                if ps and all(id(p) in frozen_ids for p in ps):
+                    bns[id(sub)] = sub
+        self._frozen_bn = list(bns.values())
+
+    def freeze(self) -> None:
+        """Train only the last layer group."""
+        self.freeze_to(-1)
+
+    def unfreeze(self) -> None:
+        """Train every layer group."""
+        self.freeze_to(0)
+
+    def train_mode(self) -> None:
+        """``model.train()``, except BatchNorm layers of frozen groups, which stay in eval
+        mode so their running statistics are left untouched."""
+        self.model.train()
+        for bn in getattr(self, "_frozen_bn", ()):
+            bn.eval()
+
+    # ---- optimizer and hyper-parameters --------------------------------------------
+
+    def create_opt(self) -> None:
+        groups = [
+            {"params": ps, "layer_group": i}
+            for i, ps in enumerate(self.layer_groups)
+            if ps
+        ]
+        self.opt = self.opt_func(groups)
+
+    def lrs_per_group(self, lr: LrSpec) -> list[float]:
+        """Expand ``lr`` into one rate per layer group.
+
+        A number applies to every group; a sequence gives each group its own; a
+        ``slice(lo, hi)`` spreads rates geometrically from ``lo`` (first group) to ``hi``
+        (last group), and ``slice(None, hi)`` gives ``hi / 10`` to every group but the last.
+        """
+        n = self.n_groups
+        if isinstance(lr, slice):
+            if lr.step is not None:
+                raise ValueError("a learning-rate slice takes no step")
+            hi = lr.stop
+            if lr.start is None:
+                return [hi / 10] * (n - 1) + [hi]
+            lo = lr.start
+            if n == 1:
+                return [hi]
+            return [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
+        if isinstance(lr, (int, float)):
+            return [float(lr)] * n
+        lrs = [float(x) for x in lr]
+        if len(lrs) != n:
+            raise ValueError(f"got {len(lrs)} learning rates for {n} layer groups")
+        return lrs
+
+    def set_hyper(self, lrs: Sequence[float], momentum: float | None = None) -> None:
+        """Set each param group's rate from its layer group (and beta1 / momentum)."""
+        assert self.opt is not None
+        for g in self.opt.param_groups:
+            g["lr"] = lrs[g.get("layer_group", 0)]
+            if momentum is not None:
+                if "betas" in g:
+                    g["betas"] = (momentum, g["betas"][1])
+                elif "momentum" in g:
+                    g["momentum"] = momentum
+        self.lrs = list(lrs)
+
+    # ---- the loop -------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _call(self, event: str) -> None:
+        for hook in self._hooks[event]:
+            hook(self)
+
+    def fit(
+        self,
+        batches: Iterable,
+        epochs: int = 1,
+        lr: LrSpec = 1e-3,
+        schedule: str | Schedule | None = "one_cycle",
+        callbacks: Iterable[Callback] = (),
+        valid: Iterable | None = None,
+    ) -> Learner:
+        """Train for ``epochs`` passes over ``batches``.
+
+        ``batches`` is re-iterated every epoch and must have a length; each batch is
+        ``(inputs, target, ...)``. ``valid`` (optional) gives validation batches evaluated
+        after every epoch. Ctrl-C stops at the end of the current batch: the fit returns
+        normally (with a :class:`FitInterrupted` warning), callbacks' ``after_fit`` runs
+        (early stopping puts the best weights back), and ``interrupted`` is set.
+        """
+        if not hasattr(batches, "__len__"):
+            raise TypeError(
+                "batches must have a length (a TensorBatches, a DataLoader...)"
+            )
+        n_batches = len(batches)
+        if n_batches == 0:
+            raise ValueError("batches is empty")
+        self.batches, self.valid_batches = batches, valid
+        self.n_epochs = epochs
+        self.base_lrs = self.lrs_per_group(lr)
+        sched = get_schedule(schedule)
+        cbs = sorted([*self.callbacks, *callbacks], key=lambda cb: cb.order)
+        self._hooks = {
+            e: [getattr(cb, e) for cb in cbs if _overrides(cb, e)] for e in EVENTS
+        }
+        if self.opt is None:
+            self.create_opt()
+        total = epochs * n_batches
+        self.interrupted, self._stop_requested = False, False
+        self.epoch, self.iter, self.pos = 0, 0, 0.0
+        with self._sigint_deferred():
+            try:
+                self._call("before_fit")
+                for epoch in range(epochs):
+                    self.epoch = epoch
+                    self._train_epoch(sched, epoch * n_batches, total)
+                    if valid is not None:
+                        self._validate(valid)
+                    self._call("after_epoch")
+                    if not math.isfinite(self.train_loss):
+                        warnings.warn(
+                            f"training loss is {self.train_loss} at epoch {epoch + 1}; "
+                            "stopping (try a lower learning rate)",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
+                        break
+            except CancelFit:
+                pass
+            except KeyboardInterrupt:
+                self._interrupt()
+            finally:
+                self._call("after_fit")
+        return self
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        warnings.warn(
+            f"fit interrupted at epoch {self.epoch + 1}, batch {self.iter + 1}; the model "
+            "keeps the weights of the last completed step (or the best ones with early "
+            "stopping)",
+            FitInterrupted,
+            stacklevel=3,
+        )
+
+    @contextlib.contextmanager
+    def _sigint_deferred(self) -> Iterator[None]:
+        """Turn the first Ctrl-C into a request to stop after the current batch, so the
+        optimizer never stops half-way through updating the weights. A second Ctrl-C
+        interrupts at once."""
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_requested:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _train_epoch(self, sched: Schedule, start: int, total: int) -> None:
+        self.train_mode()
+        self._call("before_epoch")
+        losses, sizes = [], []
+        for i, batch in enumerate(self.batches):
+            self.iter = i
+            self.pos = (start + i) / total
+            mult = sched.lr(self.pos, self.n_epochs)
+            self.set_hyper(
+                [b * mult for b in self.base_lrs],
+                sched.momentum(self.pos, self.n_epochs),
+            )
+            bs = self._one_batch(batch)
+            losses.append(self.loss.detach())
+            sizes.append(bs)
+            self._call("after_batch")
+            if self._stop_requested:
+                raise KeyboardInterrupt
+        w = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
+        self.train_loss = float((torch.stack(losses).float() * w).sum() / w.sum())
+
+    def _one_batch(self, batch: Sequence[Any]) -> int:
+        xb, *yb = to_device(batch, self.device)
+        self.xb, self.yb = xb, yb
+        self._call("before_batch")
+        with self._autocast():
+            self.pred = _call_model(self.model, self.xb)
+            self.loss = self.loss_func(self.pred, *self.yb)
+        self._call("after_loss")
+        self.loss.backward()
+        self._call("before_step")
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        first = self.yb[0] if self.yb else self.xb
+        while isinstance(first, (tuple, list)):
+            first = first[0]
+        return len(first)
+
+    @torch.no_grad()
+    def _validate(self, valid: Iterable) -> None:
+        self._call("before_validate")
+        self.model.eval()
+        losses, sizes, preds, targets = [], [], [], []
+        with self._autocast():
+            for batch in valid:
+                xb, *yb = to_device(batch, self.device)
+                pred = _call_model(self.model, xb)
+                losses.append(self.loss_func(pred, *yb).float())
+                sizes.append(len(yb[0]))
+                if self.metrics_funcs:
+                    preds.append(pred[0] if isinstance(pred, (tuple, list)) else pred)
+                    targets.append(yb[0])
+        w = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
+        self.valid_loss = float((torch.stack(losses) * w).sum() / w.sum())
+        if self.metrics_funcs:
+            p, t = torch.cat(preds).float(), torch.cat(targets)
+            self.metrics = {k: float(f(p, t)) for k, f in self.metrics_funcs.items()}
+        self.train_mode()
+        self._call("after_validate")
+
+    @torch.no_grad()
+    def get_preds(self, batches: Iterable) -> torch.Tensor:
+        """The model's outputs on ``batches`` (inputs first in each batch), in eval mode,
+        concatenated."""
+        self.model.eval()
+        outs = []
+        with self._autocast():
+            for batch in batches:
+                xb = to_device(
+                    batch[0] if isinstance(batch, (tuple, list)) else batch, self.device
+                )
+                out = _call_model(self.model, xb)
+                outs.append((out[0] if isinstance(out, (tuple, list)) else out).float())
+        return torch.cat(outs)
+
+    # ---- recipes --------------------------------------------------------------------
+
+    def lr_find(self, batches: Iterable, **kwargs: Any):
+        """Run the learning-rate finder (see :func:`deepfit.lr_finder.lr_find`)."""
+        from deepfit.lr_finder import lr_find
+
+        return lr_find(self, batches, **kwargs)
+
+    def fine_tune(
+        self,
+        batches: Iterable,
+        epochs: int,
+        lr: float,
+        freeze_epochs: int = 1,
+        lr_ratio: float = 3.0,
+        gradual: bool = False,
+        schedule: str | Schedule | None = "one_cycle",
+        freeze_schedule: str | Schedule | None = "one_cycle",
+        callbacks: Iterable[Callback] = (),
+        valid: Iterable | None = None,
+    ) -> Learner:
+        """The transfer-learning recipe: train the last group with the rest frozen, then
+        unfreeze and train everything with discriminative rates, each group ``lr_ratio``
+        times lower than the next.
+
+        With ``gradual=True`` (ULMFiT's gradual unfreezing) one more group is unfrozen per
+        ``freeze_epochs`` stage, last groups first, before the final all-unfrozen stage.
+        ``callbacks`` apply to every stage.
+        """
+        n = self.n_groups
+        stages = range(n - 1, 0, -1) if gradual else ([n - 1] if n > 1 else [])
+        for n_frozen in stages:
+            if freeze_epochs <= 0:
+                break
+            self.freeze_to(n_frozen)
+            stage_lr = discriminative_lrs(lr, n, lr_ratio) if n_frozen < n - 1 else lr
+            self.fit(
+                batches, freeze_epochs, stage_lr, freeze_schedule, callbacks, valid
+            )
+            if self.interrupted:
+                return self
+        self.unfreeze()
+        if epochs > 0:
+            lrs = discriminative_lrs(lr, n, lr_ratio)
+            self.fit(batches, epochs, lrs, schedule, callbacks, valid)
+        return self

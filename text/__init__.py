@@ -1,0 +1,3 @@
+"""text: see the README (work in progress)."""
+
+__all__: list[str] = []

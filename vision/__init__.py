@@ -1,0 +1,3 @@
+"""vision: see the README (work in progress)."""
+
+__all__: list[str] = []
