@@ -454,3 +454,33 @@ def test_amp_bfloat16_on_cuda():
     learn = Learner(nn.Linear(4, 1).cuda(), nn.functional.mse_loss, amp=True)
     learn.fit(TensorBatches(x, y, batch_size=16), 1, 0.01, callbacks=[Dtype()])
     assert seen[0] == torch.bfloat16 and learn.model.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize(("verbose", "shown"), [(0, False), (1, False), (2, True)])
+def test_progress_bar_verbosity(verbose, shown, capsys):
+    """verbose=1 shows bar and epoch lines only on a terminal; pytest's stderr is not one."""
+    from deepfit import ProgressBar
+
+    x, y = linear_data(64)
+    Learner(nn.Linear(4, 1), nn.functional.mse_loss).fit(
+        TensorBatches(x, y, batch_size=16),
+        2,
+        0.01,
+        callbacks=[ProgressBar(verbose)],
+        valid=TensorBatches(x, y, batch_size=64),
+    )
+    err = capsys.readouterr().err
+    assert ("epoch 2/2" in err and "valid_loss" in err) is shown
+    if not shown:
+        assert err == ""
+
+
+def test_history_records_every_batch_rate_and_epoch_rows():
+    x, y = linear_data(64)
+    hist = History()
+    Learner(nn.Linear(4, 1), nn.functional.mse_loss).fit(
+        TensorBatches(x, y, batch_size=16), 3, 0.01, callbacks=[hist]
+    )
+    assert len(hist.lrs) == 12 and len(hist.epochs) == 3
+    assert hist.epochs[-1]["lr"] == hist.lrs[-1][-1]
+    assert all(r["time"] > 0 for r in hist.epochs)
