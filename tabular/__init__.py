@@ -1,3 +1,7 @@
-"""tabular: see the README (work in progress)."""
+"""Entity-embedding models for DataFrames (Guo & Berkhahn 2016, fastai's tabular recipe)."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from tabular.preprocessing import TabularPreprocessor, embedding_width
+
+__all__ = ["TabularPreprocessor", "embedding_width"]
