@@ -4,13 +4,36 @@ ones, then an MLP. ``splitter`` cuts it into layer groups."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from deepfit.layers import SigmoidRange, mlp_blocks
+from deepfit.layers import mlp_blocks
 
-__all__ = ["TabularModel", "splitter"]
+__all__ = ["SigmoidRangeVec", "TabularModel", "splitter"]
+
+
+class SigmoidRangeVec(nn.Module):
+    """A scaled sigmoid into ``(low, high)``, with bounds per output column (several
+    regression targets on different scales).
+
+    Shape:
+        - Input: ``(N, k)``
+        - Output: ``(N, k)``
+    """
+
+    def __init__(self, low: Sequence[float], high: Sequence[float]) -> None:
+        super().__init__()
+        lo = torch.as_tensor(low, dtype=torch.float32).reshape(-1)
+        hi = torch.as_tensor(high, dtype=torch.float32).reshape(-1)
+        if not bool((lo < hi).all()):
+            raise ValueError(f"y_range needs low < high, got ({low}, {high})")
+        self.register_buffer("low", lo)
+        self.register_buffer("span", hi - lo)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x) * self.span + self.low
 
 
 class TabularModel(nn.Module):
@@ -39,6 +62,7 @@ class TabularModel(nn.Module):
     embed_p : float, default=0.0
         Dropout on the concatenated embeddings.
     y_range : (low, high) or None, default=None
+        Bounds of the outputs; each a number or one per output.
     use_bn : bool, default=True
         Batchnorm on the continuous inputs and in the hidden blocks.
     unknown_p : float, default=0.0
@@ -62,7 +86,7 @@ class TabularModel(nn.Module):
         layers: Sequence[int] = (200, 100),
         ps: float | Sequence[float] = 0.0,
         embed_p: float = 0.0,
-        y_range: tuple[float, float] | None = None,
+        y_range: tuple[Any, Any] | None = None,
         use_bn: bool = True,
         unknown_p: float = 0.0,
         sparse: bool | Sequence[bool] = False,
@@ -85,7 +109,10 @@ class TabularModel(nn.Module):
         last = layers[-1] if len(layers) else self.n_emb + n_cont
         head: list[nn.Module] = [nn.Linear(last, out_sz)]
         if y_range is not None:
-            head.append(SigmoidRange(*y_range))
+            low, high = (
+                torch.as_tensor(v, dtype=torch.float32).expand(out_sz) for v in y_range
+            )
+            head.append(SigmoidRangeVec(low, high))
         self.head = nn.Sequential(*head)
         self.reset_parameters()
 

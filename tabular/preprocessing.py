@@ -104,6 +104,14 @@ def _kind(dtype: Any) -> str:
     return "?"
 
 
+def _is_integer(dtype: Any) -> bool:
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.types.is_integer(dtype.pyarrow_dtype)
+    return pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(
+        dtype
+    )
+
+
 def _to_float(s: pd.Series, col: Any) -> np.ndarray:
     """A continuous column as float64 with NaN for missing; a clear error for values that
     are not numbers."""
@@ -170,8 +178,8 @@ def _date_parts(s: pd.Series) -> np.ndarray:
         dt.month,
         week,
         dt.day,
-        dt.dayofweek,
-        dt.dayofyear,
+        dt.day_of_week,
+        dt.day_of_year,
         dt.is_month_end,
         dt.is_month_start,
         dt.is_quarter_end,
@@ -241,14 +249,23 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     min_frequency : int, default=1
         Categories seen fewer times than this in training map to the unknown code, so the
         unknown embedding learns from rare values.
+    int_levels : int, default=0
+        Integer columns (detected as continuous, not named in ``cont_features``) with 2 to
+        ``int_levels`` distinct values in training are *also* encoded as a categorical
+        column ``<col>_cat``, keeping their continuous value. 0 turns this off.
 
     Attributes
     ----------
     cat_features_, cont_features_, date_features_ : list
         The input columns of each kind.
-    categories_ : dict of column -> pandas.Index
-        The known values of each categorical column; a value's code is its position plus
-        ``1 + has_na_[col]``.
+    int_cat_features_ : list
+        Integer columns also encoded as categorical (see ``int_levels``).
+    cat_names_ : list
+        The categorical outputs, in code-column order: ``cat_features_``, then
+        ``<col>_cat`` for each of ``int_cat_features_``.
+    categories_ : dict of name -> pandas.Index
+        The known values of each categorical output; a value's code is its position plus
+        ``1 + has_na_[name]``.
     has_na_ : dict of column -> bool
         Whether the column had missing values in training (they then have code 1).
     cardinalities_ : list of int
@@ -280,10 +297,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         cat_features: Sequence[Any] | None = None,
         cont_features: Sequence[Any] | None = None,
         min_frequency: int = 1,
+        int_levels: int = 0,
     ) -> None:
         self.cat_features = cat_features
         self.cont_features = cont_features
         self.min_frequency = min_frequency
+        self.int_levels = int_levels
 
     # ---- fit ------------------------------------------------------------------------
 
@@ -320,6 +339,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> TabularPreprocessor:
         """Learn codes, fill values and scales from ``X``."""
+        if not (isinstance(self.int_levels, numbers.Integral) and self.int_levels >= 0):
+            raise ValueError(
+                f"int_levels must be an integer >= 0, got {self.int_levels!r}"
+            )
         if not (
             isinstance(self.min_frequency, numbers.Integral) and self.min_frequency >= 1
         ):
@@ -355,14 +378,29 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(df.columns, dtype=object)
         self.n_features_in_ = df.shape[1]
 
+        # Integer columns with few levels are also embedded: the network then learns a
+        # value per level (Adult's capital gain of exactly 99999, say) besides the trend.
+        self.int_cat_features_ = []
+        if self.int_levels:
+            for col in self.cont_features_:
+                s = df[col]
+                if (
+                    col not in conts
+                    and _is_integer(s.dtype)
+                    and f"{col}_cat" not in df.columns
+                    and 2 <= s.nunique() <= self.int_levels
+                ):
+                    self.int_cat_features_.append(col)
+        self.cat_sources_ = {c: c for c in self.cat_features_}
+        self.cat_sources_.update({f"{c}_cat": c for c in self.int_cat_features_})
+        self.cat_names_ = list(self.cat_sources_)
         self.categories_, self.has_na_ = {}, {}
-        for col in self.cat_features_:
-            self.categories_[col], self.has_na_[col] = self._fit_categories(
+        for name, col in self.cat_sources_.items():
+            self.categories_[name], self.has_na_[name] = self._fit_categories(
                 df[col], col
             )
         self.cardinalities_ = [
-            len(self.categories_[c]) + 1 + int(self.has_na_[c])
-            for c in self.cat_features_
+            len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
         ]
 
         self.date_tz_ = {}
@@ -553,9 +591,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def _arrays(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         n = len(df)
-        codes = np.empty((n, len(self.cat_features_)), dtype=np.int64)
-        for j, col in enumerate(self.cat_features_):
-            codes[:, j] = self._codes(df[col], col)
+        codes = np.empty((n, len(self.cat_names_)), dtype=np.int64)
+        for j, (name, col) in enumerate(self.cat_sources_.items()):
+            codes[:, j] = self._codes(df[col], name)
         if not self.cont_names_:
             return codes, np.empty((n, 0), dtype=np.float32)
         raw, names, sources = self._raw_continuous(df)
@@ -570,7 +608,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         df = self._frame(X)
         codes, cont = self._arrays(df)
         out = pd.DataFrame(
-            codes, columns=[str(c) for c in self.cat_features_], index=df.index
+            codes, columns=[str(c) for c in self.cat_names_], index=df.index
         )
         for j, name in enumerate(self.cont_names_):
             out[name] = cont[:, j]
@@ -580,7 +618,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         """Names of :meth:`transform`'s columns."""
         check_is_fitted(self, "cardinalities_")
         return np.asarray(
-            [str(c) for c in self.cat_features_] + self.cont_names_, dtype=object
+            [str(c) for c in self.cat_names_] + self.cont_names_, dtype=object
         )
 
     def __getstate__(self) -> dict[str, Any]:
