@@ -161,7 +161,7 @@ class _TabularBase(NeuralEstimator):
                 cont_features=self.cont_features,
                 min_frequency=self.min_frequency,
                 int_levels=self.int_levels,
-            ).fit(df)
+            ).fit(df if self._fitted_on_frame else X)
             self.n_features_in_ = df.shape[1]
             if self._fitted_on_frame and all(isinstance(c, str) for c in df.columns):
                 self.feature_names_in_ = np.asarray(df.columns, dtype=object)

@@ -357,14 +357,16 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if both:
             raise ValueError(f"columns in both cat_features and cont_features: {both}")
         self.cat_features_, self.cont_features_, self.date_features_ = [], [], []
+        # An array is all continuous unless cat_features names columns: its dtype (often
+        # object for mixed arrays) says nothing about the columns.
+        by_dtype = isinstance(X, pd.DataFrame)
         for col in df.columns:
-            kind = (
-                "cat"
-                if col in cats
-                else "cont"
-                if col in conts
-                else _kind(df[col].dtype)
-            )
+            if col in cats:
+                kind = "cat"
+            elif col in conts or not by_dtype:
+                kind = "cont"
+            else:
+                kind = _kind(df[col].dtype)
             if kind == "?":
                 raise ValueError(
                     f"column {col!r} has dtype {df[col].dtype}, which is neither "
