@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils import TransformerTags
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -124,6 +125,11 @@ class _TabularBase(NeuralEstimator):
                 stacklevel=3,
             )
             df = df.set_axis(names, axis=1)
+        elif not on_frame and df.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {df.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         elif not on_frame and isinstance(X, pd.DataFrame):
             n = self.n_features_in_
             if df.shape[1] != n:
@@ -146,14 +152,21 @@ class _TabularBase(NeuralEstimator):
         **kwargs: Any,
     ) -> tuple[TensorBatches, TensorBatches | None]:
         self._check_params()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         df = self._input_frame(X, fitting=True)
         if len(df) == 0:
-            raise ValueError("X has no rows (an empty frame)")
-        if y is None:
-            raise ValueError(f"{type(self).__name__} needs a target y")
-        y_arr = self._check_target(y, len(df), reset)
+            raise ValueError(
+                f"X has no rows (an empty frame): 0 sample(s) (shape={df.shape}) while "
+                "a minimum of 1 is required."
+            )
         if len(df) < 2:
-            raise ValueError(f"need at least 2 rows to train, got {len(df)}")
+            raise ValueError(
+                f"need at least 2 samples to train, got n_samples = {len(df)}"
+            )
+        y_arr = self._check_target(y, len(df), reset)
         w = self._sample_weights(sample_weight, y_arr, len(df))
         if reset:
             self.preprocessor_ = TabularPreprocessor(
@@ -213,9 +226,9 @@ class _TabularBase(NeuralEstimator):
             w_t,
             batch_size=min(self.batch_size, n),
             shuffle=True,
-            # A last batch of one row would break batchnorm; dropping the remainder costs
-            # nothing as every epoch draws a new permutation.
-            drop_last=n > self.batch_size,
+            # A last batch of one row would break batchnorm: drop the remainder then
+            # (every epoch draws a new permutation, so no row is left out for good).
+            drop_last=n % self.batch_size == 1,
             generator=self._generator(),
             device=device,
         )
@@ -346,6 +359,10 @@ class _TabularBase(NeuralEstimator):
         values = np.concatenate(parts, axis=1) if parts else np.empty((len(df), 0))
         return pd.DataFrame(values, columns=names, index=df.index)
 
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        """``fit(X, y, **fit_params)``, then :meth:`transform` ``(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Column names of :meth:`transform`'s output."""
         check_is_fitted(self)
@@ -365,6 +382,8 @@ class _TabularBase(NeuralEstimator):
         tags.input_tags.string = True
         tags.target_tags.multi_output = True
         tags.non_deterministic = False
+        # transform() gives the learned embeddings: a transformer too.
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
 

@@ -56,6 +56,11 @@ def to_frame(X: Any, cat_features: Sequence[Any] | None = None) -> pd.DataFrame:
     ``x0, x1, ...``. Raises on 1-D, 3-D or empty input."""
     if isinstance(X, pd.DataFrame):
         return X
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(
+            "sparse input is not supported: pass a dense array or a DataFrame "
+            "(X.toarray())"
+        )
     if isinstance(X, pd.Series):
         raise ValueError(
             "expected a 2-D table (DataFrame or array), got a Series; use "
@@ -65,8 +70,11 @@ def to_frame(X: Any, cat_features: Sequence[Any] | None = None) -> pd.DataFrame:
     if arr.ndim != 2:
         raise ValueError(
             f"expected a 2-D table (DataFrame or array), got an array of shape "
-            f"{arr.shape}"
+            f"{arr.shape}. Reshape your data with array.reshape(-1, 1) for a single "
+            "feature or array.reshape(1, -1) for a single sample"
         )
+    if np.iscomplexobj(arr):
+        raise ValueError("Complex data not supported")
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])], copy=False)
 
 
@@ -333,9 +341,15 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             dup = df.columns[df.columns.duplicated()].unique().tolist()
             raise ValueError(f"X has duplicate column names: {dup}")
         if df.shape[1] == 0:
-            raise ValueError("X has no columns")
+            raise ValueError(
+                f"X has no columns: 0 feature(s) (shape={df.shape}) while a minimum of "
+                "1 is required."
+            )
         if df.shape[0] == 0:
-            raise ValueError("X has no rows (an empty frame)")
+            raise ValueError(
+                f"X has no rows (an empty frame): 0 sample(s) (shape={df.shape}) while "
+                "a minimum of 1 is required."
+            )
 
     def fit(self, X: Any, y: Any = None) -> TabularPreprocessor:
         """Learn codes, fill values and scales from ``X``."""
