@@ -607,6 +607,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def _arrays(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         n = len(df)
+        if n <= _SMALL and not self.date_features_:
+            fast = self._arrays_small(df)
+            if fast is not None:
+                return fast
         codes = np.empty((n, len(self.cat_names_)), dtype=np.int64)
         for j, (name, col) in enumerate(self.cat_sources_.items()):
             codes[:, j] = self._codes(df[col], name)
@@ -616,6 +620,49 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         cont = self._finish_continuous(raw, names, sources)
         cont = ((cont - self.means_) / self.scales_).astype(np.float32)
         return codes, cont
+
+    def _arrays_small(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """A few rows (single-row prediction): one conversion of the frame to Python
+        objects, then dictionary lookups, instead of ~0.05 ms of pandas per column.
+        ``None`` when a continuous value is not a plain number (the general path then
+        handles it, with its error messages)."""
+        key = ("pos", tuple(df.columns))
+        pos = self._cache.get(key)
+        if pos is None:
+            pos = {c: i for i, c in enumerate(df.columns)}
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != "pos"}
+            self._cache[key] = pos
+        values = df.to_numpy(dtype=object)
+        n = len(df)
+        cont = np.empty((n, 0))
+        if self.cont_features_:
+            try:
+                cont = values[:, [pos[c] for c in self.cont_features_]].astype(
+                    np.float64
+                )
+            except (TypeError, ValueError):
+                return None
+            if np.isinf(cont).any():
+                return None
+        codes = np.empty((n, len(self.cat_names_)), dtype=np.int64)
+        for j, (name, col) in enumerate(self.cat_sources_.items()):
+            table = self._lookup(name)
+            na_code = 1 if self.has_na_[name] else 0
+            for i, v in enumerate(values[:, pos[col]]):
+                if v is None or v is pd.NA or v is pd.NaT or v != v:
+                    codes[i, j] = na_code
+                else:
+                    try:
+                        codes[i, j] = table.get(v, 0)
+                    except TypeError:  # unhashable: unknown
+                        codes[i, j] = 0
+        if not self.cont_names_:
+            return codes, np.empty((n, 0), dtype=np.float32)
+        sources = {c: (j, j + 1) for j, c in enumerate(self.cont_features_)}
+        full = self._finish_continuous(
+            cont, [str(c) for c in self.cont_features_], sources
+        )
+        return codes, ((full - self.means_) / self.scales_).astype(np.float32)
 
     def transform(self, X: Any) -> pd.DataFrame:
         """A DataFrame of the codes (int64, one column per categorical column) and the

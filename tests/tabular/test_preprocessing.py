@@ -248,3 +248,18 @@ def test_high_cardinality_is_vectorised_and_lean():
         known[codes[:1000, 0] - 1], df["id"].to_numpy()[:1000]
     )
     assert pickle.dumps(pre).__len__() < 5_000_000
+
+
+def test_single_row_fast_path_agrees_and_falls_back_on_odd_values():
+    df = mixed_frame().drop(columns=["when", "whenz", "dur"])
+    big = pd.concat([df] * 10, ignore_index=True)
+    pre = TabularPreprocessor().fit(big)
+    expected = pre.transform(big).iloc[:6]
+    rows = pd.concat([pre.transform(big.iloc[[i]]) for i in range(6)])
+    pd.testing.assert_frame_equal(rows, expected)
+    odd = big.iloc[[0]].astype({"flt": object, "nint": object})
+    odd.loc[0, "flt"], odd.loc[0, "nint"] = None, pd.NA
+    out = pre.transform(odd)
+    assert out["flt_na"].iloc[0] > 0 and out["nint_na"].iloc[0] > 0
+    with pytest.raises(ValueError, match="'flt' holds an infinite value"):
+        pre.transform(big.iloc[[0]].assign(flt=np.inf))
