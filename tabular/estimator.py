@@ -174,16 +174,18 @@ class _TabularBase(NeuralEstimator):
                 cont_features=self.cont_features,
                 min_frequency=self.min_frequency,
                 int_levels=self.int_levels,
-            ).fit(df if self._fitted_on_frame else X)
+            )
+            codes, cont = self.preprocessor_.fit_transform_arrays(
+                df if self._fitted_on_frame else X
+            )
             self.n_features_in_ = df.shape[1]
             if self._fitted_on_frame and all(isinstance(c, str) for c in df.columns):
                 self.feature_names_in_ = np.asarray(df.columns, dtype=object)
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
             self._check_embedding_sizes()
-        elif not hasattr(self, "preprocessor_"):
-            raise RuntimeError("warm start without a fitted preprocessor")
-        codes, cont = self.preprocessor_.transform_arrays(df)
+        else:
+            codes, cont = self.preprocessor_.transform_arrays(df)
         y_t = self._encode_target(y_arr)
         w_t = None if w is None else torch.as_tensor(w, dtype=torch.float32)
         x = (torch.from_numpy(codes), torch.from_numpy(cont))

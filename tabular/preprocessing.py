@@ -353,6 +353,20 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> TabularPreprocessor:
         """Learn codes, fill values and scales from ``X``."""
+        self._fit(X)
+        return self
+
+    def fit_transform_arrays(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``fit(X)`` and ``transform_arrays(X)`` in one pass: the training codes come
+        from the hashing that finds the categories, not from a second one."""
+        return self._fit(X)
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        """``fit(X)``, then :meth:`transform` ``(X)``, hashing each column once."""
+        codes, cont = self._fit(X)
+        return self._to_frame(codes, cont, to_frame(X).index)
+
+    def _fit(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         if not (isinstance(self.int_levels, numbers.Integral) and self.int_levels >= 0):
             raise ValueError(
                 f"int_levels must be an integer >= 0, got {self.int_levels!r}"
@@ -411,9 +425,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.cat_sources_.update({f"{c}_cat": c for c in self.int_cat_features_})
         self.cat_names_ = list(self.cat_sources_)
         self.categories_, self.has_na_ = {}, {}
-        for name, col in self.cat_sources_.items():
-            self.categories_[name], self.has_na_[name] = self._fit_categories(
-                df[col], col
+        codes = np.empty((len(df), len(self.cat_names_)), dtype=np.int64)
+        for j, (name, col) in enumerate(self.cat_sources_.items()):
+            self.categories_[name], self.has_na_[name], codes[:, j] = (
+                self._fit_categories(df[col], col)
             )
         self.cardinalities_ = [
             len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
@@ -450,9 +465,12 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         std = cont.std(axis=0)
         self.scales_ = np.where(std > 1e-12, std, 1.0)
         self._cache: dict[Any, Any] = {}
-        return self
+        return codes, ((cont - self.means_) / self.scales_).astype(np.float32)
 
-    def _fit_categories(self, s: pd.Series, col: Any) -> tuple[pd.Index, bool]:
+    def _fit_categories(
+        self, s: pd.Series, col: Any
+    ) -> tuple[pd.Index, bool, np.ndarray]:
+        """The known values (sorted), whether values were missing, and the codes."""
         if isinstance(s.dtype, pd.CategoricalDtype):
             codes = s.cat.codes.to_numpy()
             uniques = pd.Index(s.cat.categories)
@@ -477,7 +495,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             known = known.sort_values()
         except TypeError:  # mixed types: keep order of first appearance
             pass
-        return known, bool(missing.any())
+        has_na = bool(missing.any())
+        offset = 1 + has_na
+        pos = known.get_indexer(uniques)
+        lut = np.where(pos >= 0, pos + offset, 0).astype(np.int64)
+        out = lut[codes] if len(lut) else np.zeros(len(codes), dtype=np.int64)
+        out[missing] = 1 if has_na else 0
+        return known, has_na, out
 
     def _raw_continuous(
         self, df: pd.DataFrame
@@ -670,8 +694,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "cardinalities_")
         df = self._frame(X)
         codes, cont = self._arrays(df)
+        return self._to_frame(codes, cont, df.index)
+
+    def _to_frame(
+        self, codes: np.ndarray, cont: np.ndarray, index: pd.Index
+    ) -> pd.DataFrame:
         out = pd.DataFrame(
-            codes, columns=[str(c) for c in self.cat_names_], index=df.index
+            codes, columns=[str(c) for c in self.cat_names_], index=index
         )
         for j, name in enumerate(self.cont_names_):
             out[name] = cont[:, j]

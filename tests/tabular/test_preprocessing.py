@@ -263,3 +263,16 @@ def test_single_row_fast_path_agrees_and_falls_back_on_odd_values():
     assert out["flt_na"].iloc[0] > 0 and out["nint_na"].iloc[0] > 0
     with pytest.raises(ValueError, match="'flt' holds an infinite value"):
         pre.transform(big.iloc[[0]].assign(flt=np.inf))
+
+
+@pytest.mark.parametrize("min_frequency", [1, 2])
+def test_fit_transform_hashes_once_and_agrees_with_transform(min_frequency):
+    df = pd.concat([mixed_frame()] * 7, ignore_index=True)
+    df.loc[3, "obj"] = "once"
+    pre = TabularPreprocessor(min_frequency=min_frequency, int_levels=10)
+    codes, cont = pre.fit_transform_arrays(df)
+    again_codes, again_cont = pre.transform_arrays(df)
+    np.testing.assert_array_equal(codes, again_codes)
+    np.testing.assert_allclose(cont, again_cont, rtol=1e-6)
+    assert pre.cat_names_[-3:] == ["int_cat", "nint_cat", "aint_cat"]
+    pd.testing.assert_frame_equal(clone(pre).fit_transform(df), pre.transform(df))
