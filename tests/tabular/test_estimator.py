@@ -204,6 +204,14 @@ def test_multilabel_from_an_indicator_frame():
     assert pred.shape == (600, 2) and set(np.unique(pred)) <= {0, 1}
     assert (pred == Y.to_numpy()).mean() > 0.9
     assert clf.predict_proba(X).shape == (600, 2)
+    rare = Y.assign(rare=(X["x"] > 1.5).astype(int))
+    weighted = TabularClassifier(**FAST, class_weight="balanced").fit(X, rare)
+    assert weighted._pos_weight[2] > 5 * weighted._pos_weight[0]
+    plain = TabularClassifier(**FAST).fit(X, rare)
+    # Balanced positives weigh more: the rare label's probabilities rise.
+    assert (
+        weighted.predict_proba(X)[:, 2].mean() > 2 * plain.predict_proba(X)[:, 2].mean()
+    )
 
 
 def test_regressor_multi_target_y_range_and_log_target():

@@ -276,3 +276,19 @@ def test_fit_transform_hashes_once_and_agrees_with_transform(min_frequency):
     np.testing.assert_allclose(cont, again_cont, rtol=1e-6)
     assert pre.cat_names_[-3:] == ["int_cat", "nint_cat", "aint_cat"]
     pd.testing.assert_frame_equal(clone(pre).fit_transform(df), pre.transform(df))
+
+
+def test_usable_inside_a_pipeline_before_another_model():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"city": rng.choice(["a", "b", "c"], 300), "x": rng.normal(size=300)}
+    )
+    y = (df["city"] == "b") ^ (df["x"] > 1)
+    pipe = make_pipeline(
+        TabularPreprocessor(),
+        HistGradientBoostingClassifier(categorical_features=[0], max_iter=20),
+    ).fit(df, y)
+    assert pipe.score(df, y) > 0.95
