@@ -210,7 +210,8 @@ def test_multilabel_from_an_indicator_frame():
     plain = TabularClassifier(**FAST).fit(X, rare)
     # Balanced positives weigh more: the rare label's probabilities rise.
     assert (
-        weighted.predict_proba(X)[:, 2].mean() > 2 * plain.predict_proba(X)[:, 2].mean()
+        weighted.predict_proba(X)[:, 2].mean()
+        > 1.5 * plain.predict_proba(X)[:, 2].mean()
     )
 
 
