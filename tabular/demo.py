@@ -53,12 +53,19 @@ def make_adult_like(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     edu = rng.choice([f"edu{i}" for i in range(16)], n)
     age = rng.integers(18, 80, n).astype(float)
     hours = rng.normal(40, 10, n).round()
-    effect = {f"job{i}": v for i, v in enumerate(rng.normal(0, 1, 12))}
+    # Fixed effects (seed 0) so that training and test sets share the same structure.
+    fx = np.random.default_rng(0)
+    job_effect = dict(
+        zip([f"job{i}" for i in range(12)], fx.normal(0, 1.5, 12), strict=True)
+    )
+    edu_effect = dict(
+        zip([f"edu{i}" for i in range(16)], fx.normal(0, 1.0, 16), strict=True)
+    )
     score = (
-        pd.Series(job).map(effect).to_numpy()
-        + 0.15 * np.char.str_len(edu.astype(str))
-        + 0.03 * (age - 40)
-        + 0.04 * (hours - 40)
+        pd.Series(job).map(job_effect).to_numpy()
+        + pd.Series(edu).map(edu_effect).to_numpy()
+        + 0.05 * (age - 40)
+        + 0.06 * (hours - 40)
     )
     y = (rng.random(n) < 1 / (1 + np.exp(-score + 1))).astype(np.int64)
     X = pd.DataFrame({"job": job, "education": edu, "age": age, "hours": hours})
