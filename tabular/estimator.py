@@ -465,7 +465,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
     >>> import pandas as pd
     >>> X = pd.DataFrame({"colour": ["red", "blue"] * 50, "size": range(100)})
     >>> y = (X["colour"] == "red").astype(int)
-    >>> clf = TabularClassifier(epochs=3, lr=1e-2, verbose=0, random_state=0).fit(X, y)
+    >>> clf = TabularClassifier(epochs=5, batch_size=16, verbose=0, random_state=0)
+    >>> clf = clf.fit(X, y)
     >>> clf.predict(X.head(2)).tolist()
     [1, 0]
     """
@@ -684,7 +685,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
     >>> rng = np.random.default_rng(0)
     >>> X = pd.DataFrame({"shop": rng.choice(["a", "b"], 500), "x": rng.normal(size=500)})
     >>> y = np.where(X["shop"] == "a", 10.0, 20.0) + X["x"]
-    >>> reg = TabularRegressor(epochs=5, lr=1e-2, verbose=0, random_state=0).fit(X, y)
+    >>> reg = TabularRegressor(epochs=5, batch_size=32, verbose=0, random_state=0)
+    >>> reg = reg.fit(X, y)
     >>> bool(reg.score(X, y) > 0.9)
     True
     """

@@ -109,3 +109,12 @@ def test_amsgrad_with_sparse_gradients_is_refused():
     sparse(torch.tensor([0])).sum().backward()
     with pytest.raises(RuntimeError, match="amsgrad"):
         opt.step()
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    import deepfit.optim
+
+    result = doctest.testmod(deepfit.optim)
+    assert result.attempted > 0 and result.failed == 0

@@ -386,3 +386,14 @@ def test_high_cardinality_categorical_trains_with_bounded_memory(sparse):
     assert params < 5_000_000  # the table, not rows x levels
     assert clf.score(X[:2000], y[:2000]) > 0.9
     assert torch.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize("module", ["tabular.preprocessing", "tabular.estimator"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(
+        importlib.import_module(module), optionflags=doctest.ELLIPSIS
+    )
+    assert result.attempted > 0 and result.failed == 0
