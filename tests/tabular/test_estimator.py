@@ -397,3 +397,17 @@ def test_docstring_examples_run(module):
         importlib.import_module(module), optionflags=doctest.ELLIPSIS
     )
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_with_sparse_tables_and_amp_predicts_on_cpu_after_pickle():
+    X, y = make_data(2000)
+    X = X.assign(big=np.arange(2000).astype(str))  # a table bigger than 4 * batch_size
+    clf = TabularClassifier(**FAST, device="cuda", amp=True).fit(X, y)
+    assert clf.module_.embeds[-1].sparse
+    back = pickle.loads(pickle.dumps(clf))
+    back.device = "cpu"
+    np.testing.assert_allclose(
+        back.predict_proba(X), clf.predict_proba(X), rtol=1e-2, atol=1e-2
+    )
