@@ -1,5 +1,5 @@
 """deepfit: the shared training engine (learner, schedules, finder, callbacks, batching,
-the scikit-learn base class and shared layers). Domain code lives in ``tabular``,
+the scikit-learn base class, shared layers and optimizers). Domain code lives in ``tabular``,
 ``collab``, ``text`` and ``vision``; this package imports none of them."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from deepfit.estimator import NeuralEstimator, resolve_device
 from deepfit.layers import AdaptiveConcatPool2d, LinBnDrop, SigmoidRange, mlp_blocks
 from deepfit.learner import FitInterrupted, Learner, discriminative_lrs, to_device
 from deepfit.lr_finder import LRFinderResult, lr_find
+from deepfit.optim import SparseAdamW
 from deepfit.schedules import SGDR, Constant, OneCycle, Schedule, get_schedule
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "ProgressBar",
     "Schedule",
     "SigmoidRange",
+    "SparseAdamW",
     "TensorBatches",
     "discriminative_lrs",
     "get_schedule",
