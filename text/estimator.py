@@ -194,7 +194,12 @@ def _read_encoder(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no encoder file at {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated file, another format: say which file
+        raise ValueError(
+            f"{path} is not an encoder written by save_encoder ({err.__class__.__name__})"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"{path} is not an encoder written by save_encoder")
     n_emb = payload["state"]["encoder_dp.emb.weight"].shape[0]
