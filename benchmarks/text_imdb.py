@@ -130,14 +130,14 @@ def main() -> None:
     p.add_argument("--pretrain-vocab", type=int, default=12000)
     p.add_argument("--pretrain-drop-mult", type=float, default=0.3)
     p.add_argument("--repretrain", action="store_true")
-    p.add_argument("--lm-epochs", type=int, default=2)
+    p.add_argument("--lm-epochs", type=int, default=1)
     p.add_argument("--lm-lr", type=float, default=5e-3)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--scratch-epochs", type=int, default=5)
-    p.add_argument("--scratch-lr", type=float, default=3e-3)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=2e-2)
+    p.add_argument("--scratch-epochs", type=int, default=8)
+    p.add_argument("--scratch-lr", type=float, default=1e-2)
     p.add_argument("--max-len", type=int, default=400)
-    p.add_argument("--drop-mult", type=float, default=0.5)
+    p.add_argument("--drop-mult", type=float, default=0.3)
     p.add_argument("--only", nargs="+", default=["a", "b", "c"])
     p.add_argument("--verbose", type=int, default=2)
     args = p.parse_args()
@@ -174,7 +174,9 @@ def main() -> None:
         start = time.perf_counter()
         vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         # C picked by 5-fold cross-validation on the training reviews only.
-        lr = LogisticRegressionCV(Cs=[0.1, 1, 10, 100], cv=5, max_iter=2000)
+        lr = LogisticRegressionCV(
+            Cs=[0.1, 1, 10, 100], cv=5, max_iter=2000, scoring="accuracy"
+        )
         lr.fit(vec.fit_transform(train.text), train.label)
         seconds = time.perf_counter() - start
         acc = float(lr.score(vec.transform(valid.text), valid.label))

@@ -347,3 +347,22 @@ def test_grid_search_over_a_text_classifier():
     X, y = reviews(60)
     search = GridSearchCV(clf(epochs=1), {"lr": [1e-2, 3e-2]}, cv=2).fit(X, y)
     assert search.best_params_["lr"] in (1e-2, 3e-2)
+
+
+def test_finder_warm_start_and_early_stopping():
+    X, y = reviews(60)
+    model = clf(lr=None, epochs=1).fit(X, y)
+    assert model.lr_find_.lrs and model.lr_ == model.lr_find_.suggestion
+    n = len(model.history_)
+    model.set_params(warm_start=True).fit(X, y)
+    assert len(model.history_) == n + 1
+    stopped = clf(epochs=30, early_stopping=1, validation_fraction=0.3, lr=1e-6).fit(
+        X, y
+    )
+    assert stopped.n_epochs_ < 30 and "valid_loss" in stopped.history_
+
+
+def test_language_model_with_the_finder(corpus):
+    lm = LanguageModel(lr=None, epochs=1, batch_size=8, bptt=16, min_freq=1, **TINY)
+    lm.fit(corpus)
+    assert lm.lr_ == lm.lr_find_.suggestion and np.isfinite(lm.perplexity(corpus[:5]))
