@@ -366,3 +366,19 @@ def test_language_model_with_the_finder(corpus):
     lm = LanguageModel(lr=None, epochs=1, batch_size=8, bptt=16, min_freq=1, **TINY)
     lm.fit(corpus)
     assert lm.lr_ == lm.lr_find_.suggestion and np.isfinite(lm.perplexity(corpus[:5]))
+
+
+def test_character_level_classifier_and_language_model_level_carries_over(tmp_path):
+    X, y = reviews(40)
+    model = clf(level="char", epochs=1, max_len=60).fit(X, y)
+    assert model.level_ == "char" and "g" in model.vocab_.stoi_
+    assert model.predict(["great"]).shape == (1,)
+    lm = LanguageModel(
+        level="char", epochs=1, batch_size=4, bptt=16, min_freq=1, **TINY
+    )
+    lm.fit(X)
+    lm.save_encoder(tmp_path / "char.pt")
+    from_file = TextClassifier(
+        language_model=tmp_path / "char.pt", lm_epochs=0, epochs=1, **TINY
+    )
+    assert from_file.fit(X, y).level_ == "char"
