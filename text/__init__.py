@@ -1,3 +1,41 @@
-"""text: see the README (work in progress)."""
+"""text: spaCy tokenizer with fastai's markers, AWD-LSTM language model and the ULMFiT
+text classifier, behind scikit-learn estimators."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from text.awd_lstm import (
+    AWD_LSTM,
+    EmbeddingDropout,
+    LMModel,
+    PoolingClassifier,
+    RNNDropout,
+    TextClassifierModel,
+    WeightDropout,
+    classifier_splitter,
+    lm_splitter,
+)
+from text.data import LMBatches, SortishBatches, pad_batch
+from text.estimator import LanguageModel, LMLoss, ResetState, TextClassifier
+from text.tokenizer import Tokenizer, Vocab, detokenize
+
+__all__ = [
+    "AWD_LSTM",
+    "EmbeddingDropout",
+    "LMBatches",
+    "LMLoss",
+    "LMModel",
+    "LanguageModel",
+    "PoolingClassifier",
+    "RNNDropout",
+    "ResetState",
+    "SortishBatches",
+    "TextClassifier",
+    "TextClassifierModel",
+    "Tokenizer",
+    "Vocab",
+    "WeightDropout",
+    "classifier_splitter",
+    "detokenize",
+    "lm_splitter",
+    "pad_batch",
+]

@@ -1,0 +1,102 @@
+"""LM stream batching (coverage, carried rows, varied BPTT) and sortish padding."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from text import LMBatches, SortishBatches, pad_batch
+
+
+def test_bptt_windows_cover_the_stream_exactly_once_per_epoch():
+    stream = np.arange(1000)
+    bs = 7
+    batches = LMBatches(
+        stream,
+        bs,
+        bptt=20,
+        random_bptt=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    row_len = (len(stream) - 1) // bs
+    seen_lengths = []
+    for _ in range(3):
+        xs, ys = [], []
+        for x, y in batches:
+            assert x.shape[0] == bs and y.shape == (x.numel(),)
+            xs.append(x)
+            ys.append(y.view(bs, -1))
+        assert len(xs) == len(batches)
+        x, y = torch.cat(xs, 1), torch.cat(ys, 1)
+        # Row i reads one contiguous stretch of the stream, the next tokens as targets.
+        expected = torch.arange(bs * row_len).view(bs, row_len)
+        assert torch.equal(x, expected) and torch.equal(y, expected + 1)
+        seen_lengths.append([t.shape[1] for t in xs])
+    # Window lengths vary within and across epochs (AWD-LSTM), around bptt.
+    assert len({tuple(s) for s in seen_lengths}) == 3
+    assert len(set(seen_lengths[0])) > 1
+    assert 15 < np.mean(seen_lengths[0]) < 25
+
+
+def test_fixed_bptt_and_the_last_short_window():
+    batches = LMBatches(np.arange(101), 4, bptt=10)
+    lengths = [x.shape[1] for x, _ in batches]
+    assert lengths == [10, 10, 5] and len(batches) == 3
+
+
+def test_shuffled_documents_keep_every_token_each_epoch():
+    docs = [np.full(n, i) for i, n in enumerate([5, 9, 13, 7, 30])]
+    batches = LMBatches(
+        docs, 2, bptt=6, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
+    firsts = set()
+    for _ in range(4):
+        stream = batches.stream()
+        firsts.add(int(stream[0]))
+        assert sorted(stream.tolist()) == sorted(np.concatenate(docs).tolist())
+    assert len(firsts) > 1
+
+
+def test_too_short_stream_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="too few"):
+        LMBatches(np.arange(3), 8)
+
+
+def test_pad_batch_pads_at_the_end_and_truncates_keeping_bos():
+    ids, lengths = pad_batch([np.array([2, 5, 6]), np.array([2, 7])], pad_idx=1)
+    assert ids.tolist() == [[2, 5, 6], [2, 7, 1]] and lengths.tolist() == [3, 2]
+    ids, lengths = pad_batch([np.array([2, 5, 6, 7, 8])], pad_idx=1, max_len=3)
+    assert ids.tolist() == [[2, 7, 8]] and lengths.tolist() == [3]
+
+
+def test_sortish_batches_see_each_text_once_with_little_padding():
+    rng = np.random.default_rng(0)
+    seqs = [np.full(int(n), i + 10) for i, n in enumerate(rng.integers(1, 200, 500))]
+    y = torch.arange(500)
+    batches = SortishBatches(
+        seqs,
+        y,
+        batch_size=10,
+        pad_idx=1,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    seen, pads, cells = [], 0, 0
+    for (ids, lengths), yb in batches:
+        for row, n, target in zip(ids, lengths, yb, strict=True):
+            assert (row[:n] == int(target) + 10).all() and (row[n:] == 1).all()
+        seen += yb.tolist()
+        pads += int((ids == 1).sum())
+        cells += ids.numel()
+    assert sorted(seen) == list(range(500))
+    assert pads / cells < 0.05  # random batches of these lengths pad about half
+
+
+def test_unshuffled_batches_run_longest_first_and_order_maps_back():
+    seqs = [np.arange(n) for n in [3, 9, 1, 5]]
+    batches = SortishBatches(seqs, batch_size=2, pad_idx=1)
+    rows = [lengths.tolist() for ((_, lengths),) in batches]
+    assert rows == [[9, 5], [3, 1]]
+    assert batches.order.tolist() == [1, 3, 0, 2]

@@ -1,0 +1,384 @@
+"""LanguageModel and TextClassifier: the sklearn contract, the ULMFiT recipe, the encoder
+file, generation, perplexity and bad input.
+
+``sklearn.utils.estimator_checks.parametrize_with_checks`` does not apply: its checks feed
+numeric 2-D arrays, and these estimators take a list or column of raw texts.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+
+from deepfit import Callback
+from text import LanguageModel, TextClassifier
+from text.estimator import _match_embeddings
+
+TINY = {"emb_size": 24, "hidden_size": 32, "n_layers": 2, "verbose": 0}
+GOOD = ["great", "wonderful", "superb", "brilliant", "lovely"]
+BAD = ["awful", "terrible", "boring", "dreadful", "poor"]
+FILLER = ["the", "film", "plot", "was", "really", "a", "cast", "and", "story", "it"]
+
+
+def reviews(n: int = 120, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Generated reviews whose label is the kind of adjective they contain."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        words = list(rng.choice(FILLER, size=rng.integers(4, 12)))
+        pos = int(rng.integers(0, len(words) + 1))
+        words.insert(pos, str(rng.choice(GOOD if label else BAD)))
+        texts.append(" ".join(words).capitalize() + ".")
+        labels.append("pos" if label else "neg")
+    return texts, np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    return reviews(200, seed=1)[0]
+
+
+@pytest.fixture(scope="module")
+def lm(corpus) -> LanguageModel:
+    return LanguageModel(
+        epochs=2, batch_size=8, bptt=16, min_freq=1, random_state=0, **TINY
+    ).fit(corpus)
+
+
+def clf(**kw) -> TextClassifier:
+    params = {
+        **TINY,
+        "lm_epochs": 0,
+        "epochs": 6,
+        "lr": 3e-2,
+        "batch_size": 16,
+        "random_state": 0,
+    }
+    return TextClassifier(**{**params, **kw})
+
+
+# ---- language model ----------------------------------------------------------------
+
+
+def test_tiny_language_model_overfits_a_small_real_text(data_dir):
+    text = (data_dir / "tiny-shakespeare" / "input.txt").read_text()[:1000]
+    lm = LanguageModel(
+        level="char",
+        min_freq=1,
+        emb_size=96,
+        hidden_size=128,
+        drop_mult=0,
+        alpha=0,
+        beta=0,
+        bptt=25,
+        batch_size=8,
+        epochs=80,
+        lr=3e-2,
+        schedule="constant",
+        clip=1.0,
+        random_state=0,
+        verbose=0,
+    ).fit([text])
+    losses = lm.history_["train_loss"].to_numpy()
+    assert losses[0] > 3.0 and losses[-1] < 0.3
+    assert lm.score_tokens([text]) < 0.3
+    # The memorised text continues as it was written.
+    assert lm.generate(text[:40], n_words=20, temperature=0).startswith(text[:55])
+
+
+def test_history_perplexity_and_validation(corpus):
+    lm = LanguageModel(
+        epochs=2, batch_size=8, bptt=16, min_freq=1, random_state=0, **TINY
+    )
+    lm.fit(corpus[:150], eval_set=corpus[150:])
+    assert list(lm.history_.columns[:3]) == ["epoch", "train_loss", "valid_loss"]
+    ppl = lm.perplexity(corpus[150:])
+    assert 1 < ppl < len(lm.vocab_)
+    # The validation loss of the last epoch is the cross-entropy of the same stream.
+    assert np.log(ppl) == pytest.approx(lm.history_["valid_loss"].iloc[-1], rel=1e-4)
+    assert lm.score(corpus[150:]) == pytest.approx(-np.log(ppl))
+
+
+def test_validation_fraction_of_a_single_document_holds_out_its_end():
+    text = " ".join(FILLER * 30)
+    lm = LanguageModel(
+        validation_fraction=0.2, epochs=1, batch_size=4, bptt=8, min_freq=1, **TINY
+    )
+    lm.fit([text])
+    assert "valid_loss" in lm.history_ and lm.n_train_tokens_ == pytest.approx(
+        241, abs=2
+    )
+
+
+def test_generate(lm):
+    a = lm.generate("The film", n_words=12, temperature=0.8, random_state=3)
+    b = lm.generate("The film", n_words=12, temperature=0.8, random_state=3)
+    assert a == b and a.startswith("The film")
+    assert len(a.split()) >= 12
+    greedy = {
+        lm.generate("the", n_words=5, temperature=0, random_state=s) for s in range(3)
+    }
+    assert len(greedy) == 1
+    assert "xxunk" not in lm.generate("", n_words=30, random_state=0)
+    with pytest.raises(ValueError, match="n_words"):
+        lm.generate("a", n_words=-1)
+    with pytest.raises(ValueError, match="temperature"):
+        lm.generate("a", temperature=-1)
+    with pytest.raises(TypeError, match="prompt"):
+        lm.generate(None)
+
+
+def test_language_model_reproducible_and_pickles(corpus, lm, tmp_path):
+    again = LanguageModel(
+        epochs=2, batch_size=8, bptt=16, min_freq=1, random_state=0, **TINY
+    )
+    again.fit(corpus)
+    assert again.perplexity(corpus[:20]) == lm.perplexity(corpus[:20])
+    loaded = pickle.loads(pickle.dumps(lm))
+    assert loaded.perplexity(corpus[:20]) == lm.perplexity(corpus[:20])
+    dec = loaded.module_.decoder.decoder
+    assert dec.weight is loaded.module_.encoder.encoder.weight
+    joblib.dump(lm, tmp_path / "lm.joblib")
+    assert joblib.load(tmp_path / "lm.joblib").generate(
+        "a", 5, random_state=0
+    ) == lm.generate("a", 5, random_state=0)
+
+
+def test_encoder_save_load_and_vocabulary_mismatch(corpus, lm, tmp_path):
+    path = tmp_path / "enc.pt"
+    lm.save_encoder(path)
+    other = LanguageModel(
+        epochs=1, batch_size=8, bptt=16, min_freq=1, random_state=1, **TINY
+    )
+    other.fit(corpus)
+    before = other.perplexity(corpus[:20])
+    other.load_encoder(path)  # same texts, same vocabulary
+    assert other.perplexity(corpus[:20]) != before
+    different = LanguageModel(epochs=1, batch_size=4, bptt=8, min_freq=1, **TINY)
+    different.fit(["completely other words here"] * 20)
+    with pytest.raises(ValueError, match="vocabulary mismatch"):
+        different.load_encoder(path)
+    fitted = clf().fit(*reviews(40))
+    with pytest.raises(ValueError, match="vocabulary mismatch"):
+        fitted.load_encoder(path)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(Exception, match="junk"):
+        TextClassifier(language_model=tmp_path / "junk.pt", **TINY).fit(*reviews(20))
+
+
+# ---- classifier --------------------------------------------------------------------
+
+
+def test_classifier_from_scratch_learns_generated_reviews():
+    X, y = reviews(200)
+    Xt, yt = reviews(100, seed=5)
+    model = clf(epochs=8).fit(X, y, eval_set=(Xt, yt))
+    assert model.score(Xt, yt) > 0.9
+    assert "accuracy" in model.history_
+    proba = model.predict_proba(Xt)
+    assert proba.shape == (100, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert list(model.classes_) == ["neg", "pos"]
+
+
+class StageRecorder(Callback):
+    def __init__(self) -> None:
+        self.stages: list[tuple[list[bool], list[float]]] = []
+
+    def before_fit(self, learn) -> None:
+        trainable = [all(p.requires_grad for p in g) for g in learn.layer_groups]
+        self.stages.append((trainable, list(learn.base_lrs)))
+
+
+def test_ulmfit_gradual_unfreezing_schedule(lm):
+    rec = StageRecorder()
+    X, y = reviews(60)
+    model = TextClassifier(
+        language_model=lm,
+        lm_epochs=1,
+        epochs=1,
+        lr=1e-2,
+        batch_size=16,
+        random_state=0,
+        callbacks=[rec],
+        **TINY,
+    ).fit(X, y)
+    assert model.lm_history_ is not None and len(model.lm_history_) == 1
+    # Groups: embedding, LSTM 1, LSTM 2, head. Stage 1 trains the head alone, then one
+    # more group per stage, last groups first, then everything.
+    trainable = [t for t, _ in rec.stages[1:]]  # stage 0 is the LM fine-tuning
+    assert trainable == [
+        [False, False, False, True],
+        [False, False, True, True],
+        [False, True, True, True],
+        [True, True, True, True],
+    ]
+    for k, (_, lrs) in enumerate(rec.stages[1:4]):
+        assert lrs[-1] == pytest.approx(1e-2 / 2**k)
+        assert lrs[-2] == pytest.approx(lrs[-1] / 2.6)  # discriminative rates
+    assert rec.stages[-1][1][-1] == pytest.approx(1e-3)
+    assert rec.stages[-1][1][0] == pytest.approx(1e-3 / 2.6**3)
+    assert len(model.history_) == 4
+
+
+def test_pretrained_vectors_carry_over_and_new_words_start_at_the_mean(lm, tmp_path):
+    path = tmp_path / "enc.pt"
+    lm.save_encoder(path)
+    X = ["the film was great", "zebra quagga film"] * 10
+    model = TextClassifier(
+        language_model=path, lm_epochs=0, freeze_epochs=0, epochs=1, **TINY
+    )
+    model.fit(X, [1, 0] * 10)
+    # The classifier's vocabulary comes from its own texts; the encoder file's vectors
+    # are re-indexed onto it.
+    state = torch.load(path, weights_only=True)
+    old = state["state"]["encoder_dp.emb.weight"]
+    stoi = {s: i for i, s in enumerate(state["itos"])}
+    new = _match_embeddings(state["state"], state["itos"], model.vocab_.itos_)
+    w = new["encoder_dp.emb.weight"]
+    film = model.vocab_.stoi_["film"]
+    assert torch.equal(w[film], old[stoi["film"]])
+    assert torch.allclose(w[model.vocab_.stoi_["zebra"]], old.mean(0))
+
+
+def test_multiclass_and_multilabel():
+    X, y = reviews(90)
+    y3 = np.where(np.arange(90) % 3 == 0, "meh", y)
+    model = clf(epochs=2).fit(X, y3)
+    assert set(model.predict(X)) <= {"meh", "neg", "pos"}
+    Y = pd.DataFrame(
+        {"pos": (y == "pos").astype(int), "long": [int(len(t) > 40) for t in X]}
+    )
+    ml = clf(epochs=2).fit(X, Y)
+    assert list(ml.classes_) == ["pos", "long"]
+    pred = ml.predict(X)
+    assert pred.shape == (90, 2) and set(np.unique(pred)) <= {0, 1}
+    assert ml.predict_proba(X).shape == (90, 2)
+
+
+def test_reproducible_pickle_and_clone():
+    X, y = reviews(60)
+    a = clf(epochs=2).fit(X, y)
+    b = clf(epochs=2).fit(X, y)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+    c = clf(epochs=2, random_state=1).fit(X, y)
+    assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
+    loaded = pickle.loads(pickle.dumps(a))
+    assert np.array_equal(loaded.predict_proba(X), a.predict_proba(X))
+    assert clone(a).get_params() == a.get_params()
+    assert not hasattr(clone(a), "module_")
+
+
+def test_series_dataframe_and_empty_texts_are_handled():
+    X, y = reviews(40)
+    df = pd.DataFrame({"review": [*X, ""], "stars": range(41)})
+    model = clf(epochs=1, text_col="review").fit(df, [*y, "pos"])
+    assert model.predict(df).shape == (41,)
+    assert model.predict(pd.Series(["", "great"])).shape == (2,)
+    assert model.predict_proba([]).shape == (0, 2)
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        TextClassifier().predict(["a"])
+    with pytest.raises(NotFittedError):
+        LanguageModel().perplexity(["a"])
+    with pytest.raises(NotFittedError):
+        LanguageModel().generate("a")
+
+
+@pytest.mark.parametrize(
+    "X, y, error, match",
+    [
+        (
+            ["a good film", None, "bad"],
+            [1, 0, 1],
+            ValueError,
+            r"not text .*NoneType.*\[1\]",
+        ),
+        (["a", float("nan")], [1, 0], ValueError, "positions"),
+        (pd.Series([1, 2, 3], name="n"), [1, 0, 1], TypeError, "'n' holds int64"),
+        (["a", "b", "c"], [1, 0], ValueError, "3 texts but y has 2"),
+        ("just one string", [1], TypeError, "single string"),
+        (pd.DataFrame({"a": ["x"], "b": ["y"]}), [1], ValueError, "text_col"),
+        (["a", "b"], [1, 1], ValueError, "single class"),
+        (["a", "b"], None, ValueError, "needs targets"),
+    ],
+)
+def test_bad_input_is_a_clear_error(X, y, error, match):
+    with pytest.raises(error, match=match):
+        clf().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"level": "sentence"}, "level"),
+        ({"emb_size": 0}, "emb_size"),
+        ({"lm_epochs": -1}, "lm_epochs"),
+        ({"language_model": 3}, "language_model"),
+        ({"language_model": LanguageModel()}, "unfitted LanguageModel"),
+        ({"max_len": 0}, "max_len"),
+    ],
+)
+def test_bad_parameters_fail_before_training(params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        clf(**params).fit(*reviews(10))
+
+
+def test_language_model_bad_input():
+    with pytest.raises(ValueError, match="too few"):
+        LanguageModel(batch_size=64, **TINY).fit(["tiny text"])
+    with pytest.raises(ValueError, match="no texts"):
+        LanguageModel(**TINY).fit([])
+    with pytest.raises(FileNotFoundError):
+        TextClassifier(language_model="/nonexistent/enc.pt", **TINY).fit(*reviews(10))
+
+
+def test_grid_search_over_a_text_classifier():
+    X, y = reviews(60)
+    search = GridSearchCV(clf(epochs=1), {"lr": [1e-2, 3e-2]}, cv=2).fit(X, y)
+    assert search.best_params_["lr"] in (1e-2, 3e-2)
+
+
+def test_finder_warm_start_and_early_stopping():
+    X, y = reviews(60)
+    model = clf(lr=None, epochs=1).fit(X, y)
+    assert model.lr_find_.lrs and model.lr_ == model.lr_find_.suggestion
+    n = len(model.history_)
+    model.set_params(warm_start=True).fit(X, y)
+    assert len(model.history_) == n + 1
+    stopped = clf(epochs=30, early_stopping=1, validation_fraction=0.3, lr=1e-6).fit(
+        X, y
+    )
+    assert stopped.n_epochs_ < 30 and "valid_loss" in stopped.history_
+
+
+def test_language_model_with_the_finder(corpus):
+    lm = LanguageModel(lr=None, epochs=1, batch_size=8, bptt=16, min_freq=1, **TINY)
+    lm.fit(corpus)
+    assert lm.lr_ == lm.lr_find_.suggestion and np.isfinite(lm.perplexity(corpus[:5]))
+
+
+def test_character_level_classifier_and_language_model_level_carries_over(tmp_path):
+    X, y = reviews(40)
+    model = clf(level="char", epochs=1, max_len=60).fit(X, y)
+    assert model.level_ == "char" and "g" in model.vocab_.stoi_
+    assert model.predict(["great"]).shape == (1,)
+    lm = LanguageModel(
+        level="char", epochs=1, batch_size=4, bptt=16, min_freq=1, **TINY
+    )
+    lm.fit(X)
+    lm.save_encoder(tmp_path / "char.pt")
+    from_file = TextClassifier(
+        language_model=tmp_path / "char.pt", lm_epochs=0, epochs=1, **TINY
+    )
+    assert from_file.fit(X, y).level_ == "char"

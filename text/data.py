@@ -1,0 +1,209 @@
+"""Batches for the language model (a token stream read in BPTT windows) and for the
+classifier (texts of similar length padded together)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["LMBatches", "SortishBatches", "pad_batch"]
+
+
+class LMBatches:
+    """Language-model batches: ``(x, y)`` with ``x`` of shape ``(batch_size, seq_len)``
+    and ``y`` the next tokens, flattened to ``(batch_size * seq_len,)`` so that the
+    learner weighs each batch by its number of tokens.
+
+    The documents are concatenated into one stream (in a new random order every epoch when
+    ``shuffle``), the stream is cut into ``batch_size`` contiguous rows, and the rows are
+    read left to right in windows, so row ``i`` of one batch continues row ``i`` of the
+    previous one and the model can carry its hidden state across batches. With
+    ``random_bptt`` the window lengths vary as in AWD-LSTM (Merity et al. 2017, sec. 4.1):
+    ``bptt`` with probability 0.95, else ``bptt / 2``, then jittered with a normal of
+    standard deviation 5; they are rescaled so that every epoch has the same number of
+    windows and covers the stream exactly once. The last ``(len - 1) % batch_size``
+    tokens of the stream are dropped.
+
+    Parameters
+    ----------
+    docs : sequence of 1-D int arrays or tensors
+        Token ids of each document (or one array holding the whole stream).
+    batch_size : int
+    bptt : int, default=70
+    random_bptt : bool, default=False
+    shuffle : bool, default=False
+        Concatenate the documents in a new random order every epoch.
+    generator : torch.Generator, optional
+    device : str or torch.device, optional
+    """
+
+    def __init__(
+        self,
+        docs: Sequence[Any],
+        batch_size: int,
+        bptt: int = 70,
+        random_bptt: bool = False,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if isinstance(docs, (np.ndarray, torch.Tensor)) and np.ndim(docs) == 1:
+            docs = [docs]
+        self.docs = [torch.as_tensor(np.asarray(d), dtype=torch.long) for d in docs]
+        self.n_tokens = sum(len(d) for d in self.docs)
+        if batch_size < 1 or bptt < 1:
+            raise ValueError(
+                f"batch_size and bptt must be >= 1, got {batch_size}, {bptt}"
+            )
+        self.batch_size, self.bptt = int(batch_size), int(bptt)
+        self.row_len = (self.n_tokens - 1) // self.batch_size
+        if self.row_len < 1:
+            raise ValueError(
+                f"{self.n_tokens} tokens are too few for batch_size={batch_size}: each "
+                "row needs at least 2 tokens"
+            )
+        self.random_bptt, self.shuffle = random_bptt, shuffle
+        self.generator = generator
+        self.device = torch.device(device) if device is not None else None
+
+    def __len__(self) -> int:
+        return math.ceil(self.row_len / self.bptt)
+
+    def stream(self) -> torch.Tensor:
+        """This epoch's stream (documents in a new order when shuffling)."""
+        if self.shuffle and len(self.docs) > 1:
+            order = torch.randperm(len(self.docs), generator=self.generator).tolist()
+            return torch.cat([self.docs[i] for i in order])
+        return torch.cat(self.docs) if len(self.docs) > 1 else self.docs[0]
+
+    def window_lengths(self) -> list[int]:
+        """This epoch's window lengths: ``len(self)`` of them summing to ``row_len``."""
+        n = len(self)
+        if not self.random_bptt or n == 1:
+            return [self.bptt] * (n - 1) + [self.row_len - self.bptt * (n - 1)]
+        g = self.generator
+        halve = torch.rand(n, generator=g) >= 0.95
+        base = torch.where(halve, self.bptt / 2, float(self.bptt))
+        raw = (base + 5 * torch.randn(n, generator=g)).clamp(min=5)
+        # Cumulative cut points scaled to the row length keep the count and coverage exact.
+        cuts = torch.round(torch.cumsum(raw, 0) / raw.sum() * self.row_len).long()
+        cuts = torch.cat([torch.zeros(1, dtype=torch.long), cuts])
+        lengths = (cuts[1:] - cuts[:-1]).clamp(min=1)
+        lengths[-1] = self.row_len - int(lengths[:-1].sum())
+        if int(lengths[-1]) < 1:  # pathological rounding: fall back to fixed windows
+            return [self.bptt] * (n - 1) + [self.row_len - self.bptt * (n - 1)]
+        return lengths.tolist()
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        s = self.stream()
+        bs, n = self.batch_size, self.row_len
+        x = s[: bs * n].view(bs, n)  # (B, row_len): row i is one contiguous stretch
+        y = s[1 : bs * n + 1].view(bs, n)
+        if self.device is not None:
+            x, y = x.to(self.device), y.to(self.device)
+        i = 0
+        for length in self.window_lengths():
+            yield x[:, i : i + length], y[:, i : i + length].reshape(-1)
+            i += length
+
+
+def pad_batch(
+    seqs: Sequence[np.ndarray], pad_idx: int, max_len: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids ``(B, L)`` and the true lengths ``(B,)``. Sequences longer than
+    ``max_len`` keep their first token (``xxbos``) and their last ``max_len - 1``."""
+    if max_len is not None:
+        seqs = [
+            s
+            if len(s) <= max_len
+            else np.concatenate([s[:1], s[len(s) - max_len + 1 :]])
+            for s in seqs
+        ]
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    out = torch.full((len(seqs), int(lengths.max())), pad_idx, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.as_tensor(s)
+    return out, lengths
+
+
+class SortishBatches:
+    """Classification batches ``((ids, lengths), y)`` of texts of similar length.
+
+    Padding goes at the end (the classifier reads each text's last real position and pools
+    over real positions only). Training order is *sortish* (fastai): shuffle, cut into
+    chunks of 50 batches, sort each chunk by length, shuffle the batches; so batches hold
+    similar lengths yet differ every epoch. Without ``shuffle`` the texts are sorted by
+    length, longest first, and :attr:`order` maps the batches' rows back to the input
+    order.
+
+    Parameters
+    ----------
+    seqs : sequence of 1-D int arrays
+    y : Tensor, optional
+        Targets (rows aligned with ``seqs``); without them batches are ``((ids, lengths),)``.
+    batch_size : int
+    pad_idx : int
+    max_len : int, optional
+        Longer texts keep ``xxbos`` and their last ``max_len - 1`` tokens.
+    shuffle : bool, default=False
+    generator : torch.Generator, optional
+    device : str or torch.device, optional
+    """
+
+    def __init__(
+        self,
+        seqs: Sequence[np.ndarray],
+        y: torch.Tensor | None = None,
+        *,
+        batch_size: int,
+        pad_idx: int,
+        max_len: int | None = None,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.seqs, self.y = list(seqs), y
+        self.batch_size, self.pad_idx, self.max_len = int(batch_size), pad_idx, max_len
+        self.shuffle, self.generator = shuffle, generator
+        self.device = torch.device(device) if device is not None else None
+        self.lengths = np.array([len(s) for s in self.seqs])
+        if max_len is not None:
+            self.lengths = np.minimum(self.lengths, max_len)
+        # Stable sort, longest first: deterministic order for prediction.
+        self.order = np.argsort(-self.lengths, kind="stable")
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.seqs) / self.batch_size)
+
+    def _batches(self) -> list[np.ndarray]:
+        bs = self.batch_size
+        if not self.shuffle:
+            return [self.order[i : i + bs] for i in range(0, len(self.order), bs)]
+        perm = torch.randperm(len(self.seqs), generator=self.generator).numpy()
+        chunk = bs * 50
+        idx = np.concatenate(
+            [
+                c[np.argsort(-self.lengths[c], kind="stable")]
+                for c in (perm[i : i + chunk] for i in range(0, len(perm), chunk))
+            ]
+        )
+        batches = [idx[i : i + bs] for i in range(0, len(idx), bs)]
+        order = torch.randperm(len(batches), generator=self.generator).tolist()
+        return [batches[i] for i in order]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        for rows in self._batches():
+            ids, lengths = pad_batch(
+                [self.seqs[i] for i in rows], self.pad_idx, self.max_len
+            )
+            if self.device is not None:
+                ids, lengths = ids.to(self.device), lengths.to(self.device)
+            if self.y is None:
+                yield ((ids, lengths),)
+            else:
+                yb = self.y[torch.as_tensor(rows)]
+                yield (ids, lengths), (yb.to(self.device) if self.device else yb)
