@@ -8,11 +8,13 @@ first appearance otherwise; an id's code is its position, and ids never seen get
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import DataConversionWarning
 
 __all__ = ["check_ratings", "encode_ids", "id_column", "id_vocabulary"]
 
@@ -75,13 +77,22 @@ def encode_ids(vocab: pd.Index, values: pd.Series | Any) -> np.ndarray:
 def check_ratings(y: Any, n_rows: int) -> np.ndarray:
     """``y`` as a finite float32 vector with one rating per row of X."""
     if y is None:
-        raise ValueError("y (the ratings) is required")
+        raise ValueError(
+            "CollabRegressor requires y to be passed, but the target y is None (y holds "
+            "the ratings)"
+        )
     if isinstance(y, pd.DataFrame):
         if y.shape[1] != 1:
             raise ValueError(f"y must be one column of ratings, got {y.shape[1]}")
         y = y.iloc[:, 0]
     arr = np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; using its only "
+            "column as the ratings",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"y must be a vector of ratings, got shape {arr.shape}")

@@ -43,16 +43,23 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
 
     Why embeddings rather than an SVD of the rating matrix: the matrix is mostly empty
     (ML-100K: 94% of user-item cells are unrated). The loss here is the squared error on
-    the observed ratings only, so an unrated cell says nothing. A plain SVD needs a full
-    matrix and has to fill the unseen cells with something, usually zeros; it then spends
-    its factors reproducing "this user gave that film 0 stars", which is wrong for nearly
-    every cell (``benchmarks/collab_movielens.py`` measures the gap: a truncated SVD of
-    the zero-filled matrix is far worse than even per-user and per-item biases).
+    the observed ratings only, so an unrated cell says nothing about the fit. A plain SVD
+    needs a full matrix and has to fill the unseen cells with something, usually zeros;
+    it then spends its factors reproducing "this user gave that film 0 stars", which is
+    wrong for nearly every cell (``benchmarks/collab_movielens.py`` measures the gap: a
+    truncated SVD of the zero-filled matrix is far worse than per-user and per-item
+    biases alone). *Which* cells are filled does carry information (people rate what
+    they chose to watch); ``implicit=True`` uses it as such, in separate learned terms,
+    instead of as ratings of zero.
 
     **Cold start.** A user or item never seen in training does not make ``predict`` fail.
     The pair gets the best estimate from what is known: the global offset (the training
     mean) plus the bias of the known side, squashed like any prediction; when both are
     unknown, the training mean. :meth:`cold_rows` says which rows that applied to.
+
+    **Defaults** were chosen on a validation hold-out (a seeded random 20% of
+    MovieLens 100K's u1.base; never its test files) among settings that fit in a few
+    seconds on two CPU cores; ``benchmarks/collab_movielens.py`` reports the test figures.
 
     Parameters
     ----------
@@ -61,15 +68,26 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
     model : {"dot", "nn"}, default="dot"
     n_factors : int, default=50
         Width of the user and item embeddings.
+    implicit : bool, default=True
+        Add SVD++'s implicit-feedback terms (Koren 2008) on both sides: a user's vector
+        gets ``|N(u)|^-1/2`` times the sum of learned vectors of the items the user rated
+        in training, and an item's vector the same over the users who rated it. On the
+        ML-100K hold-out this took the RMSE from 0.907 to 0.885, for about twice the cost
+        per batch (two sparse products over the training pairs each way).
     y_range : "auto", tuple of float or None, default="auto"
         Output range of the scaled sigmoid. ``"auto"``: the training ratings' range,
         widened by ``0.1 * (max - min)`` on each side (a sigmoid only reaches its ends
         at infinity, so 1..5 stars become (0.6, 5.4)). ``None``: no squashing.
-    weight_decay : float, default=1.5
-        Decoupled (AdamW) weight decay of the embeddings and network weights. Much larger
+    weight_decay : float, default=3.5
+        Decoupled (AdamW) weight decay of the embeddings and network weights. Far larger
         than for other networks: each embedding row sees few ratings and overfits fast.
+        Its effect per epoch grows with ``lr`` and with the number of batches, so retune
+        it when changing ``batch_size`` or ``lr`` a lot.
     bias_decay : float, default=0.0
-        Decoupled weight decay of the per-user and per-item biases.
+        Decoupled weight decay of the per-user and per-item biases (decaying them hurt on
+        the hold-out).
+    implicit_decay : float, default=4.0
+        Decoupled weight decay of the implicit-feedback vectors.
     layers : tuple of int, default=(100,)
         Hidden widths of the MLP (``model="nn"`` only).
     dropout : float, default=0.1
@@ -79,8 +97,9 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
     epochs : int, default=10
     lr : float or None, default=0.02
         Peak learning rate of the one-cycle schedule (``None``: the finder's suggestion).
-    batch_size : int, default=1024
-        Large batches keep the per-batch Python cost low; the data is held as tensors.
+    batch_size : int, default=2048
+        Large batches keep the per-batch cost low (the data is held as tensors); on the
+        hold-out 2048 lost 0.001 RMSE against 1024 for half the batches.
     schedule, validation_fraction, early_stopping, random_state, device, verbose,
     warm_start, amp, callbacks
         See :class:`deepfit.NeuralEstimator`. With ``warm_start=True`` a second ``fit``
@@ -104,7 +123,8 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         The vectors the model compares, one row per id (with ``implicit=True``, the
         factors plus the implicit term).
     item_counts_, user_counts_ : pandas.Series
-        Training ratings per id.
+        Distinct training pairs per id (how many users rated the item, how many items the
+        user rated).
     module_, history_, lr_, n_epochs_ : see :class:`deepfit.NeuralEstimator`
 
     Examples
@@ -125,11 +145,11 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         item_col: Hashable = "item",
         model: str = "dot",
         n_factors: int = 50,
-        implicit: bool = False,
+        implicit: bool = True,
         y_range: str | tuple[float, float] | None = "auto",
-        weight_decay: float = 1.5,
+        weight_decay: float = 3.5,
         bias_decay: float = 0.0,
-        implicit_decay: float = 8.0,
+        implicit_decay: float = 4.0,
         layers: tuple[int, ...] = (100,),
         dropout: float = 0.1,
         init_std: float = 0.01,
@@ -137,7 +157,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         epochs: int = 10,
         lr: float | None = 0.02,
         schedule: str | Schedule = "one_cycle",
-        batch_size: int = 1024,
+        batch_size: int = 2048,
         validation_fraction: float | None = None,
         early_stopping: bool | int = False,
         random_state: int | np.random.RandomState | None = None,
@@ -227,36 +247,45 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
     # ---- fitting --------------------------------------------------------------------
 
     def _fit_data(self, X, y, eval_set, reset, **kwargs):
+        # Everything is checked before any fitted attribute changes, so a bad call leaves
+        # a fitted estimator as it was.
         self._check_params()
         users, items = self._ids(X)
         if len(users) == 0:
             raise ValueError("X is empty: need ratings to fit")
+        if len(users) == 1:
+            raise ValueError("need at least 2 ratings to fit, got n_samples=1")
         ratings = check_ratings(y, len(users))
+        if eval_set is not None:
+            vu, vi = self._ids(eval_set[0])
+            vy = check_ratings(eval_set[1], len(vu))
         train_idx, valid_idx = self._validation_split(len(users))
         tr_users, tr_items = users.iloc[train_idx], items.iloc[train_idx]
         if reset:
-            self.users_ = id_vocabulary(tr_users)
-            self.items_ = id_vocabulary(tr_items)
-            for role, vocab in (("user", self.users_), ("item", self.items_)):
+            vocabs = (id_vocabulary(tr_users), id_vocabulary(tr_items))
+            for role, vocab in zip(("user", "item"), vocabs, strict=True):
                 if len(vocab) < 2:
                     raise ValueError(
                         f"the ratings hold a single {role} ({vocab[0]!r}); collaborative "
                         f"filtering needs at least 2 distinct {role}s"
                     )
+        else:
+            vocabs = (self.users_, self.items_)
+        u, i = encode_ids(vocabs[0], tr_users), encode_ids(vocabs[1], tr_items)
+        for role, codes, vals in (("user", u, tr_users), ("item", i, tr_items)):
+            if (codes < 0).any():  # only possible when warm-starting
+                new = pd.unique(vals[codes < 0])
+                raise ValueError(
+                    f"warm_start: {len(new)} {role}s not seen in the first fit (e.g. "
+                    f"{new[0]!r}); their embeddings do not exist. Refit with "
+                    "warm_start=False"
+                )
+
+        if reset:
+            self.users_, self.items_ = vocabs
             self.global_mean_ = float(ratings[train_idx].mean())
             self.y_range_ = self._resolve_y_range(ratings[train_idx])
             self.n_features_in_ = 2
-        u = encode_ids(self.users_, tr_users)
-        i = encode_ids(self.items_, tr_items)
-        if not reset:
-            for role, codes, vals in (("user", u, tr_users), ("item", i, tr_items)):
-                if (codes < 0).any():
-                    new = pd.unique(vals[codes < 0])
-                    raise ValueError(
-                        f"warm_start: {len(new)} {role}s not seen in the first fit "
-                        f"(e.g. {new[0]!r}); their embeddings do not exist. Refit with "
-                        "warm_start=False"
-                    )
         self._update_seen(u, i, reset)
         if not reset and self.implicit:
             self.module_.set_rated(*self._rated())
@@ -271,17 +300,14 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             generator=self._generator(),
             device=device,
         )
-        if eval_set is not None:
-            vu, vi = self._ids(eval_set[0])
-            vy = check_ratings(eval_set[1], len(vu))
-        elif valid_idx is not None:
+        if eval_set is None and valid_idx is None:
+            return train, None
+        if eval_set is None:
             vu, vi, vy = (
                 users.iloc[valid_idx],
                 items.iloc[valid_idx],
                 ratings[valid_idx],
             )
-        else:
-            return train, None
         return train, self._valid_batches(vu, vi, vy, device)
 
     def _valid_batches(self, users, items, ratings, device) -> TensorBatches | None:
@@ -305,12 +331,15 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         )
         if not reset and hasattr(self, "seen_"):
             seen = (seen + self.seen_).astype(bool)
+        seen.sort_indices()
         self.seen_ = seen
         self.user_counts_ = pd.Series(
-            np.bincount(u, minlength=shape[0]), index=self.users_, name="n_ratings"
+            np.diff(seen.indptr), index=self.users_, name="n_rated"
         )
         self.item_counts_ = pd.Series(
-            np.bincount(i, minlength=shape[1]), index=self.items_, name="n_ratings"
+            np.bincount(seen.indices, minlength=shape[1]),
+            index=self.items_,
+            name="n_rated",
         )
 
     def _rated(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -600,7 +629,10 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        # Positional id columns (user_col=0, item_col=1) take a 2-D array of ids.
+        tags.input_tags.two_d_array = all(
+            isinstance(c, numbers.Integral) for c in (self.user_col, self.item_col)
+        )
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags

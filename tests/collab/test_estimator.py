@@ -121,10 +121,12 @@ def test_cold_users_and_items_get_the_documented_fallback(fitted, toy):
     assert fitted.global_mean_ == pytest.approx(np.mean(toy[1]))
 
 
+@pytest.mark.parametrize("implicit", [True, False])
 @pytest.mark.parametrize("model", ["dot", "nn"])
-def test_recommend_matches_predict_and_excludes_seen(model, toy):
+def test_recommend_matches_predict_and_excludes_seen(model, implicit, toy):
     X, y = toy
-    est = CollabRegressor(model=model, random_state=0, **FAST).fit(X, y)
+    est = CollabRegressor(model=model, implicit=implicit, random_state=0, **FAST)
+    est.fit(X, y)
     users = ["u5", "u0", "u17"]
     rec = est.recommend(users, k=4)
     assert rec.columns.tolist() == ["user", "item", "score", "rank"]
@@ -222,7 +224,8 @@ def test_dot_item_bias_reads_as_quality():
         (lambda X, y: (X, y[:-1]), "different lengths"),
         (lambda X, y: (X.assign(user="solo"), y), "single user"),
         (lambda X, y: (X.assign(item="only"), y), "single item"),
-        (lambda X, y: (X, None), "y .* is required"),
+        (lambda X, y: (X, None), "requires y to be passed"),
+        (lambda X, y: (X.iloc[:1], y[:1]), "at least 2 ratings"),
         (lambda X, y: (X, np.array(["a"] * len(y))), "numeric"),
         (lambda X, y: (X["user"], y), "must be a DataFrame"),
         (lambda X, y: (X.assign(user=[[1]] * len(X)), y), "unhashable"),
@@ -252,6 +255,18 @@ def test_bad_parameters(param, value, message, toy):
     X, y = toy
     with pytest.raises(ValueError, match=message):
         CollabRegressor(**{**FAST, param: value}).fit(X, y)
+
+
+def test_a_failed_refit_leaves_the_fitted_estimator_as_it_was(toy):
+    X, y = toy
+    est = CollabRegressor(random_state=0, **FAST).fit(X, y)
+    before, users = est.predict(X), est.users_
+    with pytest.raises(ValueError, match="single user"):
+        est.fit(X.assign(user="solo"), y)
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(X, y, eval_set=(X, np.full(len(y), np.nan)))
+    assert est.users_ is users
+    np.testing.assert_array_equal(est.predict(X), before)
 
 
 def test_nan_ids_at_predict_are_an_error(fitted):
@@ -295,11 +310,14 @@ def test_clone_and_get_params():
     assert twin.get_params()["layers"] == (20, 10) and twin.user_col == "u"
 
 
-@pytest.mark.parametrize("model", ["dot", "nn"])
-@pytest.mark.parametrize("dumper", ["pickle", "joblib"])
-def test_pickle_round_trip_predicts_the_same(model, dumper, toy, tmp_path):
+@pytest.mark.parametrize(
+    ("model", "implicit", "dumper"),
+    [("dot", True, "pickle"), ("nn", True, "joblib"), ("dot", False, "joblib")],
+)
+def test_pickle_round_trip_predicts_the_same(model, implicit, dumper, toy, tmp_path):
     X, y = toy
-    est = CollabRegressor(model=model, random_state=0, **FAST).fit(X, y)
+    est = CollabRegressor(model=model, implicit=implicit, random_state=0, **FAST)
+    est.fit(X, y)
     if dumper == "pickle":
         loaded = pickle.loads(pickle.dumps(est))
     else:
@@ -365,10 +383,15 @@ def test_validation_ids_unseen_in_training_are_cold(toy):
 
 def test_warm_start_continues_and_rejects_new_ids(toy):
     X, y = toy
-    est = CollabRegressor(warm_start=True, random_state=0, **FAST).fit(X, y)
+    est = CollabRegressor(warm_start=True, random_state=0, **FAST)
+    est.fit(X.iloc[5:], y[5:])  # user u0 and items keep other ratings
     module = est.module_
-    est.fit(X.iloc[:200], y[:200])
+    assert est.seen_.nnz == len(X) - 5
+    est.fit(X.iloc[:5], y[:5])
     assert est.module_ is module and len(est.history_) == 2 * FAST["epochs"]
+    # The new pairs join the seen set and the implicit terms.
+    assert est.seen_.nnz == len(X) == len(module.user_implicit.col)
+    assert est.item_counts_.sum() == len(X)
     new = pd.DataFrame({"user": ["fresh", "u1"], "item": ["i1", "i1"]})
     with pytest.raises(ValueError, match="not seen in the first fit"):
         est.fit(new, [3.0, 4.0])
