@@ -44,11 +44,14 @@ class _SparseTimesDense(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: torch.Tensor, a_t: torch.Tensor, dense: torch.Tensor):
         ctx.a_t = a_t
-        return a @ dense
+        # float32 even under autocast: the sparse kernels do not take bfloat16.
+        with torch.autocast(dense.device.type, enabled=False):
+            return a @ dense.float()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return None, None, ctx.a_t @ grad
+        with torch.autocast(grad.device.type, enabled=False):
+            return None, None, ctx.a_t @ grad.float()
 
 
 class ImplicitSum(nn.Module):
@@ -241,6 +244,10 @@ class EmbeddingDotBias(_BiasedCollab):
         Mean training rating, the prediction when all learned terms are zero.
     init_std : float, default=0.01
         Standard deviation of the (truncated normal) initial factors; biases start at 0.
+    rated : pair of long tensors or None, default=None
+        ``(user_codes, item_codes)`` of the training pairs. Given, each side's vector gets
+        an implicit-feedback term (:class:`ImplicitSum`): the user's over the items they
+        rated, the item's over the users who rated it.
 
     Shape:
         - users, items: ``(N,)`` long codes
@@ -298,7 +305,7 @@ class EmbeddingNN(_BiasedCollab):
         Dropout after each hidden block.
     embed_p : float, default=0.0
         Dropout on the concatenated embeddings.
-    y_range, global_mean, init_std : see :class:`EmbeddingDotBias`
+    y_range, global_mean, init_std, rated : see :class:`EmbeddingDotBias`
 
     Shape:
         - users, items: ``(N,)`` long codes

@@ -427,5 +427,36 @@ def test_movielens_u1(data_dir):
     test = pd.read_csv(folder / "u1.test", sep="\t", names=names)
     est = CollabRegressor(random_state=0, verbose=0).fit(train, train["rating"])
     rmse = np.sqrt(np.mean((est.predict(test) - test["rating"]) ** 2))
-    # Biases alone give about 0.95 on u1; fastai's recipe 0.93.
-    assert rmse < 0.93
+    # Biases alone give 0.96 on u1, fastai's recipe about 0.93; measured here: 0.897.
+    assert rmse < 0.91
+
+
+def test_lr_none_uses_the_finder(toy):
+    X, y = toy
+    est = CollabRegressor(lr=None, random_state=0, **FAST).fit(X, y)
+    assert est.lr_ == est.lr_find_.suggestion > 0
+    assert np.isfinite(est.predict(X)).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("model", ["dot", "nn"])
+def test_fit_on_gpu_predicts_on_cpu_after_pickling(model, toy):
+    X, y = toy
+    est = CollabRegressor(model=model, device="cuda", amp=True, random_state=0, **FAST)
+    est.fit(X, y)
+    on_gpu = est.predict(X)
+    rec = est.recommend(["u1", "nobody"], k=3)
+    loaded = pickle.loads(pickle.dumps(est))
+    loaded.device = "cpu"
+    np.testing.assert_allclose(loaded.predict(X), on_gpu, rtol=1e-4, atol=1e-4)
+    assert (
+        loaded.recommend(["u1", "nobody"], k=3)["item"].tolist() == rec["item"].tolist()
+    )
+
+
+def test_implicit_terms_warn_on_large_data(toy, monkeypatch):
+    X, y = toy
+    monkeypatch.setattr("collab.estimator._IMPLICIT_WARN_PAIRS", 10)
+    with pytest.warns(UserWarning, match="implicit=False trains much faster"):
+        CollabRegressor(random_state=0, **FAST).fit(X, y)
