@@ -534,6 +534,15 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
                         }
                     )
                 )
+        if not frames:
+            return pd.DataFrame(
+                {
+                    "user": ids,
+                    "item": self.items_[:0],
+                    "score": [],
+                    "rank": np.zeros(0, dtype=np.int64),
+                }
+            )
         return pd.concat(frames, ignore_index=True)
 
     def similar_items(self, item: Hashable, k: int = 10) -> pd.DataFrame:

@@ -161,6 +161,8 @@ def test_recommend_many_users_unknown_user_and_short_lists(fitted):
     assert len(rec) == n_items - n_seen
     with pytest.raises(ValueError, match="k must be a positive integer"):
         fitted.recommend(["u0"], k=0)
+    empty = fitted.recommend([], k=3)
+    assert empty.columns.tolist() == ["user", "item", "score", "rank"] and empty.empty
 
 
 def test_similar_items_by_cosine(fitted):
