@@ -144,28 +144,32 @@ class _BiasedCollab(nn.Module):
         self,
         n_users: int,
         n_items: int,
+        user_dim: int,
+        item_dim: int,
         y_range: tuple[float, float] | None,
         global_mean: float,
+        init_std: float,
+        rated: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> None:
         super().__init__()
         self.n_users, self.n_items = int(n_users), int(n_items)
+        self.init_std = float(init_std)
         self.y_range = (
             None if y_range is None else (float(y_range[0]), float(y_range[1]))
         )
+        self.user_factors = nn.Embedding(n_users, user_dim)
+        self.item_factors = nn.Embedding(n_items, item_dim)
         self.user_bias = nn.Embedding(n_users, 1)
         self.item_bias = nn.Embedding(n_items, 1)
         self.register_buffer("offset", torch.tensor(_link(global_mean, self.y_range)))
         self.squash = nn.Identity() if y_range is None else SigmoidRange(*self.y_range)
         self.user_implicit: ImplicitSum | None = None
         self.item_implicit: ImplicitSum | None = None
-
-    def _add_implicit(self, rated: tuple[torch.Tensor, torch.Tensor] | None) -> None:
-        if rated is None:
-            return
-        users, items = rated
-        du, di = self.user_factors.embedding_dim, self.item_factors.embedding_dim
-        self.user_implicit = ImplicitSum(self.n_users, self.n_items, du, users, items)
-        self.item_implicit = ImplicitSum(self.n_items, self.n_users, di, items, users)
+        if rated is not None:
+            users, items = rated
+            self.user_implicit = ImplicitSum(n_users, n_items, user_dim, users, items)
+            self.item_implicit = ImplicitSum(n_items, n_users, item_dim, items, users)
+        self.reset_parameters()
 
     def set_rated(self, users: torch.Tensor, items: torch.Tensor) -> None:
         """Replace the rated pairs behind the implicit terms (say after more ratings)."""
@@ -216,9 +220,9 @@ class _BiasedCollab(nn.Module):
     def reset_parameters(self) -> None:
         nn.init.zeros_(self.user_bias.weight)
         nn.init.zeros_(self.item_bias.weight)
-        for imp in (self.user_implicit, self.item_implicit):
-            if imp is not None:
-                _init_embeddings(self.init_std, imp)
+        parts = (self.user_factors, self.item_factors)
+        parts += tuple(m for m in (self.user_implicit, self.item_implicit) if m)
+        _init_embeddings(self.init_std, *parts)
 
     def extra_repr(self) -> str:
         return f"n_users={self.n_users}, n_items={self.n_items}, y_range={self.y_range}"
@@ -264,16 +268,17 @@ class EmbeddingDotBias(_BiasedCollab):
         init_std: float = 0.01,
         rated: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(n_users, n_items, y_range, global_mean)
-        self.n_factors, self.init_std = int(n_factors), float(init_std)
-        self.user_factors = nn.Embedding(n_users, n_factors)
-        self.item_factors = nn.Embedding(n_items, n_factors)
-        self._add_implicit(rated)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        _init_embeddings(self.init_std, self.user_factors, self.item_factors)
+        super().__init__(
+            n_users,
+            n_items,
+            n_factors,
+            n_factors,
+            y_range,
+            global_mean,
+            init_std,
+            rated,
+        )
+        self.n_factors = int(n_factors)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         dot = (self.user_vectors(users) * self.item_vectors(items)).sum(-1)  # (N,)
@@ -326,19 +331,12 @@ class EmbeddingNN(_BiasedCollab):
         init_std: float = 0.01,
         rated: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(n_users, n_items, y_range, global_mean)
-        self.init_std = float(init_std)
-        self.user_factors = nn.Embedding(n_users, user_dim)
-        self.item_factors = nn.Embedding(n_items, item_dim)
+        super().__init__(
+            n_users, n_items, user_dim, item_dim, y_range, global_mean, init_std, rated
+        )
         self.embed_drop = nn.Dropout(embed_p)
         self.mlp = mlp_blocks(user_dim + item_dim, tuple(layers), ps)
         self.head = nn.Linear(list(layers)[-1] if layers else user_dim + item_dim, 1)
-        self._add_implicit(rated)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        _init_embeddings(self.init_std, self.user_factors, self.item_factors)
 
     def _net(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
         x = self.embed_drop(torch.cat([u, i], dim=-1))  # (N, user_dim + item_dim)
