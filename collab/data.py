@@ -1,0 +1,114 @@
+"""Ratings DataFrame -> integer codes: input checks and the id vocabularies.
+
+Ids may be any hashable values (ints, strings, a mix). A vocabulary is a
+:class:`pandas.Index` of the distinct ids seen in training, sorted when the ids can be
+sorted (so the same ratings in another row order give the same codes) and in order of
+first appearance otherwise; an id's code is its position, and ids never seen get ``-1``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import DataConversionWarning
+
+__all__ = ["check_ratings", "encode_ids", "id_column", "id_vocabulary"]
+
+
+def _as_frame(X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, (pd.Series, str, bytes)) or np.ndim(X) != 2:
+        raise ValueError(
+            "X must be a DataFrame (or a 2-D array) holding the user and item id columns, "
+            f"got {type(X).__name__}"
+        )
+    return pd.DataFrame(X)
+
+
+def id_column(X: Any, col: Hashable, role: str) -> pd.Series:
+    """The ``col`` column of ``X`` as an object or string Series, checked: present, no
+    missing ids, hashable values. ``role`` ("user" or "item") names it in errors."""
+    frame = _as_frame(X)
+    if col not in frame.columns:
+        raise ValueError(
+            f"X has no {role} id column {col!r} (set {role}_col); its columns are "
+            f"{list(frame.columns)[:10]}"
+        )
+    values = frame[col]
+    if isinstance(values, pd.DataFrame):
+        raise ValueError(f"X has more than one column named {col!r}")
+    missing = values.isna()
+    if missing.any():
+        raise ValueError(
+            f"{role} id column {col!r} has {int(missing.sum())} missing (NaN/None) ids, "
+            f"first at row {values.index[missing.to_numpy().argmax()]!r}; drop or fill "
+            "them before fitting or predicting"
+        )
+    try:
+        pd.unique(values)
+    except TypeError as err:
+        raise ValueError(
+            f"{role} id column {col!r} holds unhashable ids: {err}"
+        ) from err
+    return values
+
+
+def id_vocabulary(values: pd.Series) -> pd.Index:
+    """The distinct ids: sorted when they sort, else in order of first appearance."""
+    uniq = pd.Index(pd.unique(values), tupleize_cols=False)
+    try:
+        return uniq.sort_values()
+    except TypeError:  # ids of mixed types (say ints and strings) do not sort
+        return uniq
+
+
+def encode_ids(vocab: pd.Index, values: pd.Series | Any) -> np.ndarray:
+    """Codes of ``values`` in ``vocab`` (int64); ``-1`` for ids not in it."""
+    if not isinstance(values, pd.Index):
+        values = pd.Index(values, tupleize_cols=False)
+    return np.asarray(vocab.get_indexer(values), dtype=np.int64)
+
+
+def check_ratings(y: Any, n_rows: int) -> np.ndarray:
+    """``y`` as a finite float32 vector with one rating per row of X."""
+    if y is None:
+        raise ValueError(
+            "CollabRegressor requires y to be passed, but the target y is None (y holds "
+            "the ratings)"
+        )
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError(f"y must be one column of ratings, got {y.shape[1]}")
+        y = y.iloc[:, 0]
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; using its only "
+            "column as the ratings",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"y must be a vector of ratings, got shape {arr.shape}")
+    if len(arr) != n_rows:
+        raise ValueError(
+            f"X and y have different lengths: {n_rows} rows in X, {len(arr)} ratings in y"
+        )
+    try:
+        out = arr.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"ratings y must be numeric: {err}") from err
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(bad.argmax())
+        raise ValueError(
+            f"ratings y hold {int(bad.sum())} NaN or infinite values, first at position "
+            f"{i} ({out[i]})"
+        )
+    return out.astype(np.float32)

@@ -1,0 +1,371 @@
+"""Collaborative-filtering networks: a biased embedding dot product and a neural variant.
+
+Both take integer codes of users and items (``0 .. n - 1``) and return one predicted
+rating per pair. Both keep a bias per user and per item and a fixed global offset, so a
+pair where one side was never seen can still be scored from what is known
+(:meth:`fallback`). Codes and DataFrames are the estimator's business
+(:mod:`collab.estimator`); nothing here knows about pandas.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from deepfit.layers import SigmoidRange, mlp_blocks
+
+__all__ = ["EmbeddingDotBias", "EmbeddingNN", "ImplicitSum", "splitter"]
+
+
+def _link(value: float, y_range: tuple[float, float] | None) -> float:
+    """The inverse of the output squashing: the raw score that maps to ``value``."""
+    if y_range is None:
+        return float(value)
+    lo, hi = y_range
+    frac = min(max((value - lo) / (hi - lo), 1e-4), 1 - 1e-4)
+    return math.log(frac / (1 - frac))
+
+
+def _init_embeddings(std: float, *embeddings: nn.Embedding) -> None:
+    for emb in embeddings:
+        if std > 0:
+            nn.init.trunc_normal_(emb.weight, std=std, a=-2 * std, b=2 * std)
+        else:
+            nn.init.zeros_(emb.weight)
+
+
+class _SparseTimesDense(torch.autograd.Function):
+    """``a @ dense`` for a fixed sparse ``a``, with the gradient ``a_t @ grad`` computed
+    from a transpose built once, instead of transposing ``a`` on every backward pass."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, a_t: torch.Tensor, dense: torch.Tensor):
+        ctx.a_t = a_t
+        # float32 even under autocast: the sparse kernels do not take bfloat16.
+        with torch.autocast(dense.device.type, enabled=False):
+            return a @ dense.float()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        with torch.autocast(grad.device.type, enabled=False):
+            return None, None, ctx.a_t @ grad.float()
+
+
+class ImplicitSum(nn.Module):
+    """For each row entity, the normalised sum of learned vectors of the column entities
+    it has a rating with: ``|N(r)|^-1/2 * sum_{c in N(r)} w_c``.
+
+    The "implicit feedback" term of SVD++ (Koren 2008, "Factorization meets the
+    neighborhood"): *which* items a user rated says something about the user's taste,
+    whatever the ratings were. Applied to users (over the items they rated) and to items
+    (over the users who rated them). The pairs are the training pairs only.
+
+    Shape:
+        - Output: ``(n_rows, dim)``, every row entity at once (one sparse product).
+    """
+
+    def __init__(
+        self, n_rows: int, n_cols: int, dim: int, rows: torch.Tensor, cols: torch.Tensor
+    ) -> None:
+        super().__init__()
+        self.n_rows, self.n_cols = int(n_rows), int(n_cols)
+        self.weight = nn.Parameter(torch.empty(n_cols, dim))
+        self._sparse: tuple | None = None
+        self.set_pairs(rows, cols)
+
+    def set_pairs(self, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """Store the (row, col) pairs, each once, as CSR index buffers of the normalised
+        matrix and of its transpose."""
+        rows, cols = (
+            torch.as_tensor(rows).long().cpu(),
+            torch.as_tensor(cols).long().cpu(),
+        )
+        key = torch.unique(rows * self.n_cols + cols)  # sorted by row, then column
+        rows, cols = key // self.n_cols, key % self.n_cols
+        counts = torch.bincount(rows, minlength=self.n_rows).float()
+        values = counts[rows].rsqrt()
+        for prefix, r, c, n in (
+            ("", rows, cols, self.n_rows),
+            ("t_", cols, rows, self.n_cols),
+        ):
+            order = torch.argsort(r * (self.n_rows + self.n_cols) + c)
+            crow = torch.zeros(n + 1, dtype=torch.long)
+            crow[1:] = torch.cumsum(torch.bincount(r, minlength=n), 0)
+            device = self.weight.device
+            for name, t in (("crow", crow), ("col", c[order]), ("val", values[order])):
+                if hasattr(self, prefix + name):
+                    delattr(self, prefix + name)
+                self.register_buffer(prefix + name, t.to(device))
+        self._sparse = None
+
+    def _matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        device = self.crow.device
+        if self._sparse is None or self._sparse[0] != device:
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                a = torch.sparse_csr_tensor(
+                    self.crow, self.col, self.val, (self.n_rows, self.n_cols)
+                )
+                a_t = torch.sparse_csr_tensor(
+                    self.t_crow, self.t_col, self.t_val, (self.n_cols, self.n_rows)
+                )
+            self._sparse = (device, a, a_t)
+        return self._sparse[1], self._sparse[2]
+
+    def forward(self) -> torch.Tensor:
+        a, a_t = self._matrices()
+        return _SparseTimesDense.apply(a, a_t, self.weight)
+
+    def _apply(self, fn, recurse=True):
+        self._sparse = None  # rebuilt on the next forward, on the new device
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self) -> dict:
+        # The sparse tensors are a cache of the buffers: never pickle or deep-copy them.
+        return {**self.__dict__, "_sparse": None}
+
+    def extra_repr(self) -> str:
+        return f"n_rows={self.n_rows}, n_cols={self.n_cols}, nnz={len(self.col)}"
+
+
+class _BiasedCollab(nn.Module):
+    """Shared parts: per-user and per-item biases, a global offset, the squashing and
+    the optional implicit terms.
+
+    The offset is a buffer set to the raw score of the training ratings' mean, so a pair
+    with both biases at zero predicts that mean; it is not trained, which keeps "offset
+    alone" meaning "the global mean" after training too.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        user_dim: int,
+        item_dim: int,
+        y_range: tuple[float, float] | None,
+        global_mean: float,
+        init_std: float,
+        rated: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> None:
+        super().__init__()
+        self.n_users, self.n_items = int(n_users), int(n_items)
+        self.init_std = float(init_std)
+        self.y_range = (
+            None if y_range is None else (float(y_range[0]), float(y_range[1]))
+        )
+        self.user_factors = nn.Embedding(n_users, user_dim)
+        self.item_factors = nn.Embedding(n_items, item_dim)
+        self.user_bias = nn.Embedding(n_users, 1)
+        self.item_bias = nn.Embedding(n_items, 1)
+        self.register_buffer("offset", torch.tensor(_link(global_mean, self.y_range)))
+        self.squash = nn.Identity() if y_range is None else SigmoidRange(*self.y_range)
+        self.user_implicit: ImplicitSum | None = None
+        self.item_implicit: ImplicitSum | None = None
+        if rated is not None:
+            users, items = rated
+            self.user_implicit = ImplicitSum(n_users, n_items, user_dim, users, items)
+            self.item_implicit = ImplicitSum(n_items, n_users, item_dim, items, users)
+        self.reset_parameters()
+
+    def set_rated(self, users: torch.Tensor, items: torch.Tensor) -> None:
+        """Replace the rated pairs behind the implicit terms (say after more ratings)."""
+        if self.user_implicit is None or self.item_implicit is None:
+            raise ValueError("this model was built without implicit terms")
+        self.user_implicit.set_pairs(users, items)
+        self.item_implicit.set_pairs(items, users)
+
+    def user_vectors(self, users: torch.Tensor | None = None) -> torch.Tensor:
+        """Effective user vectors (factors plus the implicit term); all users when
+        ``users`` is None."""
+        w = self.user_factors.weight
+        if self.user_implicit is not None:
+            w = w + self.user_implicit()
+        return w if users is None else nn.functional.embedding(users, w)
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Effective item vectors (factors plus the implicit term); all items when
+        ``items`` is None."""
+        w = self.item_factors.weight
+        if self.item_implicit is not None:
+            w = w + self.item_implicit()
+        return w if items is None else nn.functional.embedding(items, w)
+
+    def _biases(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        ub = self.user_bias(users).squeeze(-1)
+        ib = self.item_bias(items).squeeze(-1)
+        return ub + ib + self.offset
+
+    def fallback(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores from what is known: the global offset plus the bias of each side whose
+        code is valid. A code of ``-1`` marks a user or item never seen in training, whose
+        bias counts as zero; two ``-1`` give the training mean.
+
+        Shape:
+            - users, items: ``(N,)`` long, ``-1`` for unknown
+            - Output: ``(N,)``
+        """
+        known_u, known_i = users >= 0, items >= 0
+        ub = self.user_bias(users.clamp(min=0)).squeeze(-1) * known_u
+        ib = self.item_bias(items.clamp(min=0)).squeeze(-1) * known_i
+        return self.squash(ub + ib + self.offset)
+
+    def item_scores(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for each of ``users``: ``(len(users), n_items)``."""
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.user_bias.weight)
+        nn.init.zeros_(self.item_bias.weight)
+        parts = (self.user_factors, self.item_factors)
+        parts += tuple(m for m in (self.user_implicit, self.item_implicit) if m)
+        _init_embeddings(self.init_std, *parts)
+
+    def extra_repr(self) -> str:
+        return f"n_users={self.n_users}, n_items={self.n_items}, y_range={self.y_range}"
+
+
+class EmbeddingDotBias(_BiasedCollab):
+    """``user · item + user bias + item bias + global offset``, squashed into ``y_range``.
+
+    The matrix-factorisation model of the Netflix Prize (Koren, Bell & Volinsky 2009,
+    "Matrix factorization techniques for recommender systems") trained by gradient descent
+    on the observed ratings only, with the output passed through a scaled sigmoid as in
+    fastai's ``EmbeddingDotBias`` so predictions stay in the rating range.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Number of distinct users and items (codes run from 0).
+    n_factors : int, default=50
+        Width of each user and item vector.
+    y_range : tuple of float or None, default=None
+        ``(low, high)`` of the scaled sigmoid; ``None`` returns the raw score.
+    global_mean : float, default=0
+        Mean training rating, the prediction when all learned terms are zero.
+    init_std : float, default=0.01
+        Standard deviation of the (truncated normal) initial factors; biases start at 0.
+    rated : pair of long tensors or None, default=None
+        ``(user_codes, item_codes)`` of the training pairs. Given, each side's vector gets
+        an implicit-feedback term (:class:`ImplicitSum`): the user's over the items they
+        rated, the item's over the users who rated it.
+
+    Shape:
+        - users, items: ``(N,)`` long codes
+        - Output: ``(N,)``
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_factors: int = 50,
+        y_range: tuple[float, float] | None = None,
+        global_mean: float = 0.0,
+        init_std: float = 0.01,
+        rated: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__(
+            n_users,
+            n_items,
+            n_factors,
+            n_factors,
+            y_range,
+            global_mean,
+            init_std,
+            rated,
+        )
+        self.n_factors = int(n_factors)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        dot = (self.user_vectors(users) * self.item_vectors(items)).sum(-1)  # (N,)
+        return self.squash(dot + self._biases(users, items))
+
+    def item_scores(self, users: torch.Tensor) -> torch.Tensor:
+        # One matrix product over all items: (U, F) @ (F, I) -> (U, I).
+        raw = self.user_vectors(users) @ self.item_vectors().T
+        raw = raw + self.user_bias(users) + self.item_bias.weight.T + self.offset
+        return self.squash(raw)
+
+
+class EmbeddingNN(_BiasedCollab):
+    """Concatenated user and item embeddings through linear-batchnorm-ReLU-dropout blocks.
+
+    fastai's ``EmbeddingNN`` (the "neural collaborative filtering" idea of He et al. 2017
+    in its simplest form: an MLP over the two embeddings), plus a bias per user and per
+    item added to the network's output. The biases cost nothing, and give the neural model
+    the same cold-start fallback and the same bias interpretation as the dot model.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+    user_dim, item_dim : int
+        Embedding widths.
+    layers : sequence of int, default=(100,)
+        Hidden widths of the MLP.
+    ps : float or sequence of float, default=0.1
+        Dropout after each hidden block.
+    embed_p : float, default=0.0
+        Dropout on the concatenated embeddings.
+    y_range, global_mean, init_std, rated : see :class:`EmbeddingDotBias`
+
+    Shape:
+        - users, items: ``(N,)`` long codes
+        - Output: ``(N,)``
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        user_dim: int = 50,
+        item_dim: int = 50,
+        layers: tuple[int, ...] | list[int] = (100,),
+        ps: float | tuple[float, ...] | list[float] = 0.1,
+        embed_p: float = 0.0,
+        y_range: tuple[float, float] | None = None,
+        global_mean: float = 0.0,
+        init_std: float = 0.01,
+        rated: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__(
+            n_users, n_items, user_dim, item_dim, y_range, global_mean, init_std, rated
+        )
+        self.embed_drop = nn.Dropout(embed_p)
+        self.mlp = mlp_blocks(user_dim + item_dim, tuple(layers), ps)
+        self.head = nn.Linear(list(layers)[-1] if layers else user_dim + item_dim, 1)
+
+    def _net(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        x = self.embed_drop(torch.cat([u, i], dim=-1))  # (N, user_dim + item_dim)
+        return self.head(self.mlp(x)).squeeze(-1)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        net = self._net(self.user_vectors(users), self.item_vectors(items))
+        return self.squash(net + self._biases(users, items))
+
+    def item_scores(self, users: torch.Tensor) -> torch.Tensor:
+        n_u, n_i = len(users), self.n_items
+        u = self.user_vectors(users)[:, None, :].expand(n_u, n_i, -1)  # (U, I, Du)
+        i = self.item_vectors()[None, :, :].expand(n_u, n_i, -1)  # (U, I, Di)
+        net = self._net(u.reshape(n_u * n_i, -1), i.reshape(n_u * n_i, -1))
+        raw = net.view(n_u, n_i) + self.user_bias(users) + self.item_bias.weight.T
+        return self.squash(raw + self.offset)
+
+
+def splitter(model: _BiasedCollab) -> list[list[nn.Parameter]]:
+    """Parameter groups, earliest first: the embeddings and biases, then (for
+    :class:`EmbeddingNN`) the MLP. Used for differential learning rates."""
+    parts = (
+        model.user_factors,
+        model.item_factors,
+        model.user_bias,
+        model.item_bias,
+        model.user_implicit,
+        model.item_implicit,
+    )
+    emb = [p for m in parts if m is not None for p in m.parameters()]
+    rest = [p for n, p in model.named_parameters() if not any(p is q for q in emb)]
+    return [emb, rest] if rest else [emb]
