@@ -60,15 +60,48 @@ from vision.transforms import (
 __all__ = ["ImageClassifier", "accuracy", "fbeta"]
 
 # The finder's sweep for images: short, on small batches of images decoded once at the
-# first (smallest) size, so it costs a small fraction of the fit (fastai's default sweep,
-# 100 full batches, took as long as the fit on small sets).
-FINDER_ITERS = 60
-FINDER_BATCH = 32
+# first (smallest) size, so that it costs a small fraction of the fit (fastai's default
+# sweep, 100 full batches, took as long as the fit on small image sets).
+FINDER_ITERS = 40
+FINDER_BATCH = 16
 FINDER_IMAGES = 512
-# Where the finder's suggestion is kept: Adam trains convnets between these; a suggestion
-# outside them comes from a noisy curve, not from the model.
+FINDER_START, FINDER_END = 1e-5, 1.0
+# A suggestion outside this range comes from a noisy curve, not from the model: Adam
+# trains these networks (from scratch or a head on a frozen body) inside it.
 FINDER_RANGE = (1e-4, 1e-2)
 FALLBACK_LR = 1e-3
+
+
+def suggest_image_lr(result: LRFinderResult) -> tuple[float, bool]:
+    """The rate to train at from a short, noisy sweep, and whether the sweep was
+    reliable.
+
+    A short sweep on small batches is too noisy for the steepest-slope rule, and an
+    exponential average of the loss lags behind it by about a decade of rates (fastai's
+    "minimum / 10" rule compensates for that lag on its long sweeps). Here the raw losses
+    are smoothed without lag (a Gaussian of 0.25 decades over log-rate, centred on each
+    point) and the rate is the one where that curve bottoms out: the largest rate at
+    which the sweep still made progress, which is what Smith (2017) takes as the peak of
+    a cyclical schedule. Measured on mnist-tiny (SmallResNet, resnet18) and a generated
+    multi-label set, it lands where a grid of fixed rates does best, while the
+    steepest-slope rule sat 2-5 times lower and lost accuracy (see the README). The
+    sweep is unreliable, and ``FALLBACK_LR`` is returned, when it is shorter than ten
+    steps, bottoms out in its first three, or the loss fell by less than 10%. The rate is
+    kept within ``FINDER_RANGE``.
+    """
+    lrs = np.asarray(result.lrs, dtype=np.float64)
+    raw = np.asarray(result.raw_losses or result.losses, dtype=np.float64)
+    if len(lrs) < 10:
+        return FALLBACK_LR, False
+    x = np.log10(lrs)
+    w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / 0.25) ** 2)
+    smooth = (w @ raw) / w.sum(1)
+    i = int(np.argmin(smooth))
+    fell = (smooth[0] - smooth[i]) / max(abs(smooth[0]), 1e-12)
+    if i < 3 or fell < 0.1:
+        return FALLBACK_LR, False
+    lo, hi = FINDER_RANGE
+    return float(min(max(lrs[i], lo), hi)), True
 
 
 def accuracy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -167,10 +200,10 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     lr : float, sequence, slice or None, default=None
         Peak rate of the head. The unfrozen stage uses ``lr / 2`` for the head and
         ``lr_ratio`` times less for each earlier group (a slice or one rate per group sets
-        them directly). ``None``: the learning-rate finder chooses it, on a short sweep of
-        small batches at the first size; its suggestion is kept within
-        ``[1e-4, 1e-2]``, and an unreliable sweep falls back to ``1e-3`` with a warning
-        (``lr_find_`` holds the curve).
+        them directly). ``None``: the learning-rate finder chooses it from a short sweep
+        on small batches at the first size, costing a small fraction of the fit (see
+        :func:`suggest_image_lr`); an unreliable sweep falls back to ``1e-3`` with a
+        warning (``lr_find_`` holds the curve).
     schedule : {"sgdr", "one_cycle", "constant"} or Schedule, default="sgdr"
     batch_size : int, default=64
     validation_fraction, early_stopping, random_state, device, verbose, warm_start, amp,
@@ -643,29 +676,29 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         self, learner: Learner, data: dict[str, Any], **kwargs: Any
     ) -> LRFinderResult:
         kwargs = {
-            "start_lr": 1e-6,
-            "end_lr": 1.0,
+            "start_lr": FINDER_START,
+            "end_lr": FINDER_END,
             "num_it": FINDER_ITERS,
-            "beta": 0.9,
+            "beta": 0.8,  # only for stopping at divergence; the suggestion is zero-lag
             **kwargs,
         }
-        return learner.lr_find(self._finder_batches(data), **kwargs)
+        result = learner.lr_find(self._finder_batches(data), **kwargs)
+        result.suggestion, result.reliable = suggest_image_lr(result)
+        return result
 
     def _choose_lr(self, learner: Learner, data: dict[str, Any]) -> Any:
         if self.lr is not None:
             return self.lr
         result = self._find_lr(learner, data)
         self.lr_find_ = result
-        lo, hi = FINDER_RANGE
         if not result.reliable:
             warnings.warn(
-                f"the learning-rate finder's curve is unreliable (the loss hardly fell); "
-                f"using lr={FALLBACK_LR:g}. Pass lr to choose it yourself.",
+                "the learning-rate finder's curve is unreliable (too short, or the loss "
+                f"hardly fell); using lr={FALLBACK_LR:g}. Pass lr to choose it yourself.",
                 RuntimeWarning,
                 stacklevel=3,
             )
-            return FALLBACK_LR
-        return float(min(max(result.suggestion, lo), hi))
+        return result.suggestion
 
     def _stage_lrs(self, learner: Learner, lr: Any, pretrained: bool) -> Any:
         if not isinstance(lr, numbers.Real):

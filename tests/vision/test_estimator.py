@@ -24,7 +24,7 @@ from torchvision import models
 from deepfit import Callback, LRFinderResult
 from tests.vision.images import COLOURS, colour_classes, colour_sets, write_pngs
 from vision import ImageClassifier
-from vision.estimator import FALLBACK_LR, FINDER_RANGE
+from vision.estimator import FALLBACK_LR, FINDER_ITERS, FINDER_RANGE
 
 SMALL = {
     "arch": "small_resnet",
@@ -334,7 +334,7 @@ def test_finder_suggestion_is_used_and_kept_in_range(colours):
     clf = small(lr=None, epochs=1).fit(X, y)
     assert isinstance(clf.lr_find_, LRFinderResult)
     assert FINDER_RANGE[0] <= clf.lr_ <= FINDER_RANGE[1]
-    assert len(clf.lr_find_.lrs) <= 60  # a short sweep
+    assert len(clf.lr_find_.lrs) <= FINDER_ITERS  # a short sweep
     result = small().lr_find(X, y)
     assert result.lrs and not hasattr(small(), "module_")
 
@@ -477,3 +477,26 @@ def test_mnist_tiny_from_folders(data_dir):
             epochs=3, verbose=0, random_state=0,
         ).fit(X_train, y_train)  # fmt: skip
     assert clf.score(X_valid, y_valid) > 0.97
+
+
+def test_image_lr_rule_on_known_curves():
+    from vision.estimator import suggest_image_lr
+
+    lrs = list(np.logspace(-5, 0, 40))
+    x = np.log10(lrs)
+    rng = np.random.default_rng(0)
+    # A noisy valley whose true bottom is at 1e-2 (x = -2), rising steeply after it.
+    valley = 0.7 - 0.5 / (1 + np.exp(-(x + 3) * 3)) + 2 * np.clip(x + 2, 0, None) ** 2
+    noisy = list(valley + rng.normal(0, 0.05, size=40))
+    result = LRFinderResult(lrs, noisy, 0, 0, 0, raw_losses=noisy)
+    lr, reliable = suggest_image_lr(result)
+    assert reliable and 10**-2.4 <= lr <= 10**-1.7
+    flat = list(0.7 + rng.normal(0, 0.01, size=40))
+    assert suggest_image_lr(LRFinderResult(lrs, flat, 0, 0, 0, raw_losses=flat)) == (
+        FALLBACK_LR,
+        False,
+    )
+    rising = list(np.linspace(0.7, 3, 40))
+    assert not suggest_image_lr(
+        LRFinderResult(lrs, rising, 0, 0, 0, raw_losses=rising)
+    )[1]
