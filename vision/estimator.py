@@ -518,6 +518,15 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return splitter(module)
 
+    def _opt_func(self) -> Any:
+        # AdamW as the engine's default, with its fused kernel where torch has one: on a
+        # CPU it steps resnet-sized models 3-4 times faster (the step dominates a small
+        # batch, e.g. the finder's).
+        fused = True if self._device().type in ("cpu", "cuda") else None
+        return partial(
+            torch.optim.AdamW, betas=(0.9, 0.99), weight_decay=0.01, fused=fused
+        )
+
     def _metrics(self) -> dict[str, Any]:
         if self.multilabel_:
             return {"fbeta": partial(fbeta, beta=2.0, threshold=float(self.threshold))}
