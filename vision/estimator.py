@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
@@ -37,7 +36,17 @@ from vision.data import (
     default_workers,
     make_loader,
 )
+from vision.finder import (
+    FALLBACK_LR,
+    FINDER_BATCH,
+    FINDER_END,
+    FINDER_IMAGES,
+    FINDER_ITERS,
+    FINDER_START,
+    suggest_image_lr,
+)
 from vision.model import (
+    ARCH_ALIASES,
     BUILTIN_ARCHS,
     ImageModel,
     body_features,
@@ -46,6 +55,7 @@ from vision.model import (
     load_body_weights,
     splitter,
 )
+from vision.targets import accuracy, encode_targets, fbeta
 from vision.transforms import (
     AUGMENT_PRESETS,
     IMAGENET_MEAN,
@@ -57,78 +67,7 @@ from vision.transforms import (
     tta_views,
 )
 
-__all__ = ["ImageClassifier", "accuracy", "fbeta"]
-
-# The finder's sweep for images: short, on small batches of images decoded once at the
-# first (smallest) size, so that it costs a small fraction of the fit (fastai's default
-# sweep, 100 full batches, took as long as the fit on small image sets).
-FINDER_ITERS = 40
-FINDER_BATCH = 16
-FINDER_IMAGES = 512
-FINDER_START, FINDER_END = 1e-5, 1.0
-# A suggestion outside this range comes from a noisy curve, not from the model: Adam
-# trains these networks (from scratch or a head on a frozen body) inside it.
-FINDER_RANGE = (1e-4, 1e-2)
-FALLBACK_LR = 1e-3
-
-
-def suggest_image_lr(result: LRFinderResult) -> tuple[float, bool]:
-    """The rate to train at from a short, noisy sweep, and whether the sweep was
-    reliable.
-
-    A short sweep on small batches is too noisy for the steepest-slope rule, and an
-    exponential average of the loss lags behind it by about a decade of rates (fastai's
-    "minimum / 10" rule compensates for that lag on its long sweeps). Here the raw losses
-    are smoothed without lag (a Gaussian of 0.25 decades over log-rate, centred on each
-    point) and the rate is the one where that curve bottoms out: the largest rate at
-    which the sweep still made progress, which is what Smith (2017) takes as the peak of
-    a cyclical schedule. Measured on mnist-tiny (SmallResNet, resnet18) and a generated
-    multi-label set, it lands where a grid of fixed rates does best, while the
-    steepest-slope rule sat 2-5 times lower and lost accuracy (see the README). The
-    sweep is unreliable, and ``FALLBACK_LR`` is returned, when it is shorter than ten
-    steps, bottoms out in its first three, or the loss fell by less than 10%. The rate is
-    kept within ``FINDER_RANGE``.
-    """
-    lrs = np.asarray(result.lrs, dtype=np.float64)
-    raw = np.asarray(result.raw_losses or result.losses, dtype=np.float64)
-    if len(lrs) < 10:
-        return FALLBACK_LR, False
-    x = np.log10(lrs)
-    w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / 0.25) ** 2)
-    smooth = (w @ raw) / w.sum(1)
-    i = int(np.argmin(smooth))
-    fell = (smooth[0] - smooth[i]) / max(abs(smooth[0]), 1e-12)
-    if i < 3 or fell < 0.1:
-        return FALLBACK_LR, False
-    lo, hi = FINDER_RANGE
-    return float(min(max(lrs[i], lo), hi)), True
-
-
-def accuracy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Share of rows whose highest logit is the target class."""
-    return (pred.argmax(1) == target).float().mean()
-
-
-def fbeta(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    beta: float = 2.0,
-    threshold: float = 0.5,
-    eps: float = 1e-9,
-) -> torch.Tensor:
-    """Multi-label F-beta, averaged over samples (sklearn's ``average="samples"``), of
-    ``sigmoid(pred) >= threshold`` against an indicator ``target``."""
-    p = (torch.sigmoid(pred) >= threshold).float()
-    t = target.float()
-    tp = (p * t).sum(1)
-    precision = tp / (p.sum(1) + eps)
-    recall = tp / (t.sum(1) + eps)
-    b2 = beta**2
-    return ((1 + b2) * precision * recall / (b2 * precision + recall + eps)).mean()
-
-
-def _is_label_list(v: Any) -> bool:
-    return isinstance(v, (list, tuple, set, frozenset, np.ndarray, pd.Series))
+__all__ = ["ImageClassifier"]
 
 
 class ImageClassifier(ClassifierMixin, NeuralEstimator):
@@ -149,10 +88,10 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     ----------
     arch : str, default="resnet34"
         A torchvision classification model name (``"resnet18"``, ``"resnet34"``,
-        ``"resnext50_32x4d"``, ``"efficientnet_b0"``...) or ``"small_resnet"``, a small
-        residual network for training from scratch on small images on a CPU
-        (:class:`vision.model.SmallResNet`; set its ``width``, ``depth``, ``stages`` and
-        ``stem_stride`` through ``arch_kwargs``).
+        ``"resnext50_32x4d"`` (or ``"resnext50"``), ``"efficientnet_b0"``...) or
+        ``"small_resnet"``, a small residual network for training from scratch on small
+        images on a CPU (:class:`vision.model.SmallResNet`; set its ``width``, ``depth``,
+        ``stages`` and ``stem_stride`` through ``arch_kwargs``).
     weights : None, str or path, default=None
         ``None``: random initialisation. A path: a state dict file (read with
         ``torch.load(weights_only=True)``): one written by :meth:`save_body`, or a whole
@@ -338,7 +277,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
             )
         from torchvision import models
 
-        enum = models.get_model_weights(self.arch)
+        enum = models.get_model_weights(ARCH_ALIASES.get(self.arch, self.arch))
         name = w.split(".")[-1]
         if name == "DEFAULT":
             return "registry", enum.DEFAULT
@@ -356,7 +295,8 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         if self.arch not in BUILTIN_ARCHS:
             from torchvision import models
 
-            if self.arch not in models.list_models(module=models):
+            name = ARCH_ALIASES.get(self.arch, self.arch)
+            if name not in models.list_models(module=models):
                 raise ValueError(
                     f"unknown arch {self.arch!r}: use 'small_resnet' or a torchvision "
                     "classification model name such as 'resnet34'"
@@ -420,79 +360,13 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     # ---- targets --------------------------------------------------------------------
 
     def _encode_y(self, y: Any, n: int, reset: bool) -> torch.Tensor:
-        if y is None:
-            raise ValueError("ImageClassifier needs labels: fit(X, y)")
-        if isinstance(y, pd.DataFrame) or (
-            isinstance(y, (np.ndarray, torch.Tensor)) and np.ndim(y) == 2
-        ):
-            kind = "indicator"
-        else:
-            y = list(y) if not isinstance(y, str) else y
-            if isinstance(y, str):
-                raise TypeError(f"y must hold one label per image, got a string {y!r}")
-            kind = "lists" if len(y) and all(_is_label_list(v) for v in y) else "single"
-        if len(y) != n:
-            raise ValueError(f"X has {n} images but y has {len(y)} labels")
-        if kind == "indicator":
-            columns = list(y.columns) if isinstance(y, pd.DataFrame) else None
-            ind = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
-            if ind.dtype == object or not np.isin(ind, (0, 1)).all():
-                raise ValueError(
-                    "an indicator matrix y must hold only 0 and 1 (or bools)"
-                )
-            classes = np.asarray(
-                columns if columns is not None else np.arange(ind.shape[1])
-            )
-        elif kind == "lists":
-            lists = [list(v) for v in y]
-            classes = np.asarray(sorted({lab for v in lists for lab in v}, key=str))
-        else:
-            arr = np.asarray(y)
-            if arr.ndim != 1:
-                raise ValueError(
-                    "y must be 1-d labels, label lists or an indicator matrix, got "
-                    f"shape {arr.shape}"
-                )
-            if pd.isna(pd.Series(arr, dtype=object)).any():
-                raise ValueError("y holds missing labels (NaN/None)")
-            classes = np.unique(arr)
+        fitted = None if reset else (self.classes_, self.label_format_)
+        kind, classes, targets = encode_targets(y, n, fitted)
         if reset:
             self.multilabel_ = kind != "single"
             self.label_format_ = kind
             self.classes_ = classes
-            if kind == "single" and len(classes) < 2:
-                raise ValueError(
-                    f"y has a single class ({classes[0]!r}); need at least 2"
-                )
-            if kind != "single" and len(classes) == 0:
-                raise ValueError("y has no labels at all")
-        elif (kind != "single") != self.multilabel_:
-            raise ValueError(
-                "y is "
-                + ("multi-label" if kind != "single" else "single-label")
-                + " but the model was fitted on "
-                + ("multi-label" if self.multilabel_ else "single-label")
-                + " targets"
-            )
-        index = {c: i for i, c in enumerate(self.classes_.tolist())}
-        if kind == "indicator":
-            if ind.shape[1] != len(self.classes_):
-                raise ValueError(
-                    f"y has {ind.shape[1]} label columns, the model {len(self.classes_)}"
-                )
-            return torch.as_tensor(ind.astype(np.float32))
-        if kind == "lists":
-            out = torch.zeros(n, len(self.classes_))
-            for i, v in enumerate(lists):
-                for lab in v:
-                    if lab not in index:
-                        raise ValueError(f"label {lab!r} (row {i}) was not seen in fit")
-                    out[i, index[lab]] = 1
-            return out
-        unknown = [c for c in classes.tolist() if c not in index]
-        if unknown:
-            raise ValueError(f"labels not seen in fit: {unknown[:5]}")
-        return torch.as_tensor([index[c] for c in arr.tolist()], dtype=torch.long)
+        return targets
 
     # ---- the engine's hooks ---------------------------------------------------------
 

@@ -14,6 +14,7 @@ from torch import nn
 from deepfit.layers import AdaptiveConcatPool2d, LinBnDrop
 
 __all__ = [
+    "ARCH_ALIASES",
     "BUILTIN_ARCHS",
     "ImageModel",
     "Normalize",
@@ -112,6 +113,8 @@ class SmallResNet(nn.Sequential):
 
 
 BUILTIN_ARCHS = {"small_resnet": SmallResNet}
+# Short names people use for torchvision's models.
+ARCH_ALIASES = {"resnext50": "resnext50_32x4d", "resnext101": "resnext101_32x8d"}
 
 
 class Normalize(nn.Module):
@@ -171,6 +174,7 @@ def create_body(
     and a torchvision state dict loads into it.
     """
     kwargs = dict(arch_kwargs or {})
+    arch = ARCH_ALIASES.get(arch, arch)
     if arch in BUILTIN_ARCHS:
         if weights is not None:
             raise ValueError(f"arch {arch!r} has no registry weights")

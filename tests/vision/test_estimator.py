@@ -24,7 +24,7 @@ from torchvision import models
 from deepfit import Callback, LRFinderResult
 from tests.vision.images import COLOURS, colour_classes, colour_sets, write_pngs
 from vision import ImageClassifier
-from vision.estimator import FALLBACK_LR, FINDER_ITERS, FINDER_RANGE
+from vision.finder import FALLBACK_LR, FINDER_ITERS, FINDER_RANGE
 
 SMALL = {
     "arch": "small_resnet",
@@ -480,7 +480,7 @@ def test_mnist_tiny_from_folders(data_dir):
 
 
 def test_image_lr_rule_on_known_curves():
-    from vision.estimator import suggest_image_lr
+    from vision.finder import suggest_image_lr
 
     lrs = list(np.logspace(-5, 0, 40))
     x = np.log10(lrs)
@@ -500,3 +500,18 @@ def test_image_lr_rule_on_known_curves():
     assert not suggest_image_lr(
         LRFinderResult(lrs, rising, 0, 0, 0, raw_losses=rising)
     )[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["resnet34", "resnext50_32x4d"])
+def test_named_backbones_fit_and_transfer(arch, colours, tmp_path):
+    X, y = colours
+    params = {"sizes": 32, "epochs": 1, "lr": 1e-3, "batch_size": 32, "verbose": 0}
+    clf = ImageClassifier(arch, random_state=0, **params).fit(X[:64], y[:64])
+    clf.save_body(tmp_path / "body.pt")
+    tuned = ImageClassifier(
+        arch, weights=tmp_path / "body.pt", random_state=0, **params
+    )
+    tuned.fit(X[64:], y[64:])
+    assert list(tuned.history_["stage"]) == ["frozen", "unfrozen"]
+    assert tuned.predict_proba(X[:4]).shape == (4, 3)

@@ -83,7 +83,7 @@ def test_resnet_body_is_cut_before_pooling_with_torchvision_keys():
 
 
 def test_resnext50_body_and_groups():
-    model = image_model("resnext50_32x4d", n_out=2)
+    model = image_model("resnext50", n_out=2)  # the alias of resnext50_32x4d
     assert body_features(model.body) == 2048
     groups = splitter(model)
     assert len(groups) == 3
