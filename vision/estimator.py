@@ -624,6 +624,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         reset = not self._is_warm()
         if reset:
             self.history_ = None
+        done_before = 0 if self.history_ is None else len(self.history_)
         self._cache: dict[Any, torch.Tensor] = {}
         try:
             with self._seeded():
@@ -677,8 +678,10 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
                         break
                 self.lr_ = lr
                 self.sizes_ = self._sizes()
-                if self.history_ is not None and "size" in self.history_:
-                    self.history_["size"] = self.history_["size"].astype("int64")
+                history = self.history_
+                self.n_epochs_ = 0 if history is None else len(history) - done_before
+                if history is not None and "size" in history:
+                    history["size"] = history["size"].astype("int64")
         finally:
             self._cache = {}
         return self

@@ -172,6 +172,7 @@ def test_progressive_resizing_changes_the_size_and_keeps_the_weights(colours):
     snaps = Snapshots()
     clf = small(sizes=(16, 24, 32), epochs=4, callbacks=[snaps]).fit(X, y)
     assert list(clf.history_["size"]) == [16, 16, 24, 32]  # the remainder goes first
+    assert clf.n_epochs_ == 4
     seen = [s for i, s in enumerate(snaps.sizes) if i == 0 or s != snaps.sizes[i - 1]]
     assert seen == [(16, 16), (24, 24), (32, 32)]
     for end, start in zip(snaps.ends[:-1], snaps.starts[1:], strict=True):
@@ -206,6 +207,7 @@ def test_warm_start_continues_unfrozen(body_file, colours):
     clf.fit(X, y)
     assert clf.module_ is module
     assert list(clf.history_["stage"]) == ["frozen", "unfrozen", "unfrozen"]
+    assert clf.n_epochs_ == 1
 
 
 # ---- multi-label -----------------------------------------------------------------------
