@@ -38,6 +38,11 @@ class LRFinderResult:
         The rate at the lowest smoothed loss, divided by 10 (Smith's rule of thumb).
     reliable : bool
         False when the sweep was too short or the loss hardly fell.
+    diverged : bool
+        Whether the sweep stopped early because the loss blew up.
+    raw_losses : list of float
+        Each step's unsmoothed training loss (for one's own analysis of the curve, say a
+        zero-lag smoothing of a short sweep, where the exponential average lags).
     """
 
     lrs: list[float]
@@ -47,6 +52,7 @@ class LRFinderResult:
     minimum: float
     reliable: bool = True
     diverged: bool = False
+    raw_losses: list[float] = field(default_factory=list)
     _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
@@ -130,6 +136,7 @@ def lr_find(
     was_training = model.training
     lrs: list[float] = []
     losses: list[float] = []
+    raw: list[float] = []
     avg, best, diverged = 0.0, math.inf, False
     try:
         learn.train_mode()
@@ -151,6 +158,7 @@ def lr_find(
             smooth = avg / (1 - beta ** (i + 1))
             lrs.append(lr)
             losses.append(smooth)
+            raw.append(value)
             best = min(best, smooth)
             if smooth > diverge * best and i > 5:
                 diverged = True
@@ -168,5 +176,5 @@ def lr_find(
         )
     suggestion, steepest, minimum, reliable = suggest(lrs, losses)
     return LRFinderResult(
-        lrs, losses, suggestion, steepest, minimum, reliable, diverged
+        lrs, losses, suggestion, steepest, minimum, reliable, diverged, raw
     )

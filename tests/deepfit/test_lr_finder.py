@@ -68,6 +68,20 @@ def test_finder_curve_and_suggestion():
     assert learn.train_loss < 0.1 * float(batches.tensors[1].var())
 
 
+def test_finder_keeps_the_raw_losses_behind_the_smoothed_curve():
+    learn, batches = setup()
+    result = lr_find(learn, batches, num_it=30, beta=0.9)
+    assert len(result.raw_losses) == len(result.losses) == len(result.lrs)
+    avg = 0.0
+    for i, (raw, smooth) in enumerate(
+        zip(result.raw_losses, result.losses, strict=True)
+    ):
+        avg = 0.9 * avg + 0.1 * raw
+        assert smooth == pytest.approx(avg / (1 - 0.9 ** (i + 1)))
+    no_smoothing = lr_find(learn, batches, num_it=10, beta=0.0)
+    assert no_smoothing.raw_losses == pytest.approx(no_smoothing.losses)
+
+
 def test_finder_stops_on_divergence():
     learn, batches = setup()
     result = lr_find(learn, batches, start_lr=1e-4, end_lr=1e6, num_it=200)
