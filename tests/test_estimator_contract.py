@@ -1,0 +1,383 @@
+"""The estimator contract, once for every estimator deepfit ships (STYLE.md, Tests).
+
+Each case builds a tiny estimator and tiny generated data with a known answer, and says how
+its inputs can be reordered, how an unseen category looks, and what bad input looks like.
+The domain test folders go deeper; this file makes sure no estimator misses the basics:
+``clone``/``get_params`` round trip, ``fit`` returns ``self``, ``NotFittedError`` before
+fit, a pickle round trip predicts the same, the same ``random_state`` gives the same
+predictions, column order does not matter, unseen categories are handled, and bad input
+raises a clear error before any training starts.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import deepfit.learner
+
+
+@dataclass
+class Case:
+    name: str
+    make: Callable[..., Any]  # random_state -> unfitted estimator
+    data: Callable[[], tuple[Any, Any]]  # -> (X, y); y is None for unsupervised
+    output: Callable[[Any, Any], np.ndarray]  # (estimator, X) -> what it predicts
+    reorder: Callable[[Any], Any] | None = None  # X with its columns in another order
+    unseen: Callable[[Any], Any] | None = None  # X holding values never seen in fit
+    bad: list[tuple[Callable[[Any, Any], tuple[Any, Any]], str]] = field(
+        default_factory=list
+    )  # (X, y) -> bad (X, y), and a regex the error message must match
+
+
+# ---- tabular -------------------------------------------------------------------------
+
+
+def _tabular_data(kind: str) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(0)
+    n = 300
+    shop = rng.choice(["north", "south", "east", "west"], size=n)
+    x = rng.normal(size=n)
+    effect = pd.Series(shop).map(
+        {"north": 1.5, "south": -1.5, "east": 0.5, "west": -0.5}
+    )
+    score = effect.to_numpy() + x
+    X = pd.DataFrame({"shop": shop, "x": x, "n": rng.integers(0, 3, size=n)})
+    y = (score > 0).astype(int) if kind == "clf" else score
+    return X, pd.Series(y, name="target")
+
+
+def _tabular(cls_name: str) -> Callable[..., Any]:
+    def make(random_state: int = 0) -> Any:
+        import tabular
+
+        cls = getattr(tabular, cls_name)
+        return cls(
+            layers=(16,),
+            epochs=3,
+            lr=1e-2,
+            batch_size=64,
+            verbose=0,
+            random_state=random_state,
+        )
+
+    return make
+
+
+def _tabular_unseen(X: pd.DataFrame) -> pd.DataFrame:
+    X = X.head(5).copy()
+    X["shop"] = ["atlantis", None, "north", "mars", "south"]
+    return X
+
+
+_TABULAR_BAD = [
+    (lambda X, y: (X, y[:-1]), r"length|rows|samples"),
+    (lambda X, y: (X.drop(columns="x").iloc[:0], y.iloc[:0]), r"empty|0 rows|no rows"),
+]
+
+
+def _proba(est: Any, X: Any) -> np.ndarray:
+    return np.asarray(est.predict_proba(X))
+
+
+def _predict(est: Any, X: Any) -> np.ndarray:
+    return np.asarray(est.predict(X), dtype=float)
+
+
+# ---- collab --------------------------------------------------------------------------
+
+
+def _ratings() -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(40, 2)), rng.normal(size=(30, 2))
+    pairs = [(u, i) for u in range(40) for i in range(30) if rng.random() < 0.4]
+    u, i = np.array(pairs).T
+    r = np.clip(3 + (users[u] * items[i]).sum(1) + rng.normal(0, 0.1, len(u)), 1, 5)
+    X = pd.DataFrame({"user": [f"u{k}" for k in u], "item": i})
+    return X, pd.Series(r, name="rating")
+
+
+def _collab(random_state: int = 0) -> Any:
+    from collab import CollabRegressor
+
+    return CollabRegressor(
+        n_factors=4, epochs=3, batch_size=128, verbose=0, random_state=random_state
+    )
+
+
+def _collab_unseen(X: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"user": ["u1", "nobody", "nobody"], "item": [999, 0, 999]})
+
+
+# ---- text ----------------------------------------------------------------------------
+
+_TINY_TEXT = {"emb_size": 16, "hidden_size": 24, "n_layers": 1, "verbose": 0}
+
+
+def _reviews() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "superb", "lovely"], ["awful", "boring", "poor"]
+    filler = ["the", "film", "plot", "was", "a", "story"]
+    texts, labels = [], []
+    for k in range(48):
+        words = list(rng.choice(filler, size=5))
+        words.insert(int(rng.integers(6)), str(rng.choice(good if k % 2 else bad)))
+        texts.append(" ".join(words).capitalize() + ".")
+        labels.append("pos" if k % 2 else "neg")
+    frame = pd.DataFrame({"stars": rng.integers(1, 6, size=48), "review": texts})
+    return frame, np.array(labels)
+
+
+def _lm(random_state: int = 0) -> Any:
+    from text import LanguageModel
+
+    return LanguageModel(
+        epochs=1,
+        batch_size=4,
+        bptt=8,
+        min_freq=1,
+        text_col="review",
+        random_state=random_state,
+        **_TINY_TEXT,
+    )
+
+
+def _text_clf(random_state: int = 0) -> Any:
+    from text import TextClassifier
+
+    return TextClassifier(
+        lm_epochs=0,
+        freeze_epochs=0,
+        epochs=1,
+        lr=1e-2,
+        batch_size=16,
+        text_col="review",
+        random_state=random_state,
+        **_TINY_TEXT,
+    )
+
+
+def _lm_output(est: Any, X: Any) -> np.ndarray:
+    return np.array([est.score_tokens(X)])
+
+
+def _text_unseen(X: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"stars": [1, 2], "review": ["Zyzzyva quokka!", ""]})
+
+
+_TEXT_BAD = [
+    (lambda X, y: (X.drop(columns="review"), y), r"review"),
+]
+
+
+# ---- vision --------------------------------------------------------------------------
+
+
+def _images() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 60, size=(48, 16, 16, 3), dtype=np.uint8)
+    y = rng.integers(0, 2, size=48)
+    X[y == 1, 4:12, 4:12, 0] = 230
+    return X, np.array(["plain", "red"])[y]
+
+
+def _vision(random_state: int = 0) -> Any:
+    from vision import ImageClassifier
+
+    return ImageClassifier(
+        "small_resnet",
+        arch_kwargs={"width": 8},
+        sizes=16,
+        augment=None,
+        batch_size=16,
+        epochs=1,
+        lr=3e-3,
+        verbose=0,
+        random_state=random_state,
+    )
+
+
+CASES = [
+    Case(
+        "TabularClassifier",
+        _tabular("TabularClassifier"),
+        lambda: _tabular_data("clf"),
+        _proba,
+        reorder=lambda X: X[X.columns[::-1]],
+        unseen=_tabular_unseen,
+        bad=_TABULAR_BAD,
+    ),
+    Case(
+        "TabularRegressor",
+        _tabular("TabularRegressor"),
+        lambda: _tabular_data("reg"),
+        _predict,
+        reorder=lambda X: X[X.columns[::-1]],
+        unseen=_tabular_unseen,
+        bad=_TABULAR_BAD,
+    ),
+    Case(
+        "CollabRegressor",
+        _collab,
+        _ratings,
+        _predict,
+        reorder=lambda X: X[["item", "user"]],
+        unseen=_collab_unseen,
+        bad=[
+            (lambda X, y: (X.drop(columns="item"), y), r"item"),
+            (lambda X, y: (X, y.where(y.index != 3, np.nan)), r"NaN|finite"),
+            (lambda X, y: (X, y[:-1]), r"length|rows"),
+        ],
+    ),
+    Case(
+        "LanguageModel",
+        _lm,
+        lambda: (_reviews()[0], None),
+        _lm_output,
+        reorder=lambda X: X[X.columns[::-1]],
+        unseen=_text_unseen,
+        bad=_TEXT_BAD,
+    ),
+    Case(
+        "TextClassifier",
+        _text_clf,
+        _reviews,
+        _proba,
+        reorder=lambda X: X[X.columns[::-1]],
+        unseen=_text_unseen,
+        bad=[*_TEXT_BAD, (lambda X, y: (X, y[:-1]), r"length|rows|labels")],
+    ),
+    Case(
+        "ImageClassifier",
+        _vision,
+        _images,
+        _proba,
+        bad=[
+            (lambda X, y: (X, y[:-1]), r"length|images|labels"),
+            (lambda X, y: (X[:, :, :, :, None], y), r"shape|dimension|ndim"),
+        ],
+    ),
+]
+
+
+def _needs(case: Case) -> None:
+    module = {"Text": "spacy", "Lang": "spacy", "Imag": "torchvision"}.get(
+        case.name[:4]
+    )
+    if module:
+        pytest.importorskip(module, reason=f"{case.name} needs the optional {module}")
+
+
+def _fit(case: Case, random_state: int = 0) -> tuple[Any, Any, Any]:
+    _needs(case)
+    X, y = case.data()
+    est = case.make(random_state)
+    out = est.fit(X) if y is None else est.fit(X, y)
+    assert out is est, "fit must return self"
+    return est, X, y
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: c.name)
+def fitted(request) -> tuple[Case, Any, Any, Any]:
+    torch.manual_seed(0)
+    return (request.param, *_fit(request.param))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster than two contended ones. Module scope,
+    so the shared fit and the refits run with the same thread count (float sums are
+    ordered differently with another count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_clone_and_get_params_round_trip(case: Case) -> None:
+    _needs(case)
+    est = case.make(0)
+    twin = clone(est)
+    assert twin is not est
+    assert twin.get_params() == est.get_params()
+    assert type(twin)(**est.get_params()).get_params() == est.get_params()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_not_fitted_error_before_fit(case: Case) -> None:
+    _needs(case)
+    X, _ = case.data()
+    with pytest.raises(NotFittedError):
+        case.output(case.make(0), X)
+
+
+def test_fit_returns_self_and_predicts_finite(fitted) -> None:
+    case, est, X, _ = fitted
+    out = case.output(est, X)
+    assert np.isfinite(out).all()
+    assert not hasattr(clone(est), "module_")
+
+
+def test_pickle_round_trip_predicts_the_same(fitted) -> None:
+    case, est, X, _ = fitted
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(case.output(loaded, X), case.output(est, X), rtol=1e-6)
+
+
+def test_same_random_state_same_predictions(fitted) -> None:
+    case, est, X, _ = fitted
+    again, _, _ = _fit(case, random_state=0)
+    np.testing.assert_allclose(case.output(again, X), case.output(est, X), rtol=1e-6)
+
+
+def test_column_order_does_not_matter(fitted) -> None:
+    case, est, X, _ = fitted
+    if case.reorder is None:
+        pytest.skip(f"{case.name} takes arrays, not named columns")
+    np.testing.assert_allclose(
+        case.output(est, case.reorder(X)), case.output(est, X), rtol=1e-6
+    )
+
+
+def test_unseen_categories_are_handled(fitted) -> None:
+    case, est, X, _ = fitted
+    if case.unseen is None:
+        pytest.skip(f"{case.name} has no categories: its inputs are pixels")
+    out = case.output(est, case.unseen(X))
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("case", "k"),
+    [(c, k) for c in CASES for k in range(len(c.bad))],
+    ids=lambda v: v.name if isinstance(v, Case) else str(v),
+)
+def test_bad_input_raises_before_training(case: Case, k: int, monkeypatch) -> None:
+    _needs(case)
+
+    def no_training(*args, **kw):
+        raise AssertionError("training started on bad input")
+
+    monkeypatch.setattr(deepfit.learner.Learner, "fit", no_training)
+    monkeypatch.setattr(deepfit.learner.Learner, "lr_find", no_training)
+    X, y = case.data()
+    X_before = X.copy()
+    make_bad, match = case.bad[k]
+    bad_X, bad_y = make_bad(X, y)
+    with pytest.raises((ValueError, TypeError, KeyError), match=match):
+        est = case.make(0)
+        est.fit(bad_X) if bad_y is None else est.fit(bad_X, bad_y)
+    if isinstance(X, pd.DataFrame):
+        pd.testing.assert_frame_equal(X, X_before)
+    else:
+        np.testing.assert_array_equal(X, X_before)
