@@ -1,6 +1,6 @@
 """Collaborative filtering on MovieLens 100K's canonical splits u1..u5 (80/20 each).
 
-    flock /work/bench.lock python -m benchmarks.collab_movielens [--splits 1 2 3 4 5]
+    python -m benchmarks.collab_movielens [--splits 1 2 3 4 5]
 
 For every split, in the same run: ``CollabRegressor`` with its defaults (``model="dot"``
 with implicit terms), without the implicit terms (plain matrix factorisation), with

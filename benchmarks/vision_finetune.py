@@ -1,7 +1,7 @@
 """Image fine-tuning on real photos, and training from scratch on mnist-tiny.
 
     python -m benchmarks.vision_finetune [--quick] [--skip-mnist] [--skip-cats]
-        [--epochs 4] [--pretext-epochs 3] [--seeds 3]
+        [--epochs 4] [--seeds 3]
 
 Part 1, mnist-tiny (709 training, 699 validation 28x28 digits, 3 vs 7), against the figure
 measured with fastai 2.8 (resnet18 from random initialisation at 32 px: 0.996 in 14 s):
@@ -139,7 +139,7 @@ def throughput(X, y, sizes, n: int) -> list[dict]:
     return rows
 
 
-def cats(root: Path, epochs: int, pretext_epochs: int, quick: bool) -> dict:
+def cats(root: Path, epochs: int, quick: bool) -> dict:
     limit = 64 if quick else None
     X, y, decode = _load(root, "train", 256, limit)
     V, yv, decode_v = _load(root, "validation", 256, limit)
@@ -185,7 +185,6 @@ def main() -> None:
     parser.add_argument("--skip-mnist", action="store_true")
     parser.add_argument("--skip-cats", action="store_true")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--pretext-epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     root = data_dir()
@@ -202,7 +201,6 @@ def main() -> None:
         payload["cats"] = cats(
             root / "cats-and-dogs-filtered",
             args.epochs,
-            args.pretext_epochs,
             args.quick,
         )
     payload["total_s"] = time.perf_counter() - start
