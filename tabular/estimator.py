@@ -286,7 +286,7 @@ class _TabularBase(NeuralEstimator):
         if self.sparse_embeddings == "auto":
             # A batch touches at most batch_size rows of a table. Past a few times that,
             # a dense step mostly rewrites rows (and Adam moments) that had no gradient,
-            # and a lazy sparse step is faster (measured in benchmarks/tabular_throughput).
+            # and a row-wise sparse step is faster (benchmarks/tabular_throughput).
             return [c > 4 * self.batch_size for c in cards]
         return [bool(self.sparse_embeddings)] * len(cards)
 
@@ -422,11 +422,13 @@ _COMMON_DOC = """
         Share of categorical codes replaced by the unknown code during training, so the
         unknown embedding is trained: an unseen category predicts like an average one.
     weight_decay : float, default=0.01
-        Decoupled (AdamW) weight decay; lazy on sparse embedding rows (see
-        :class:`deepfit.SparseAdamW`).
+        Decoupled (AdamW) weight decay, on sparse embedding rows too (applied when a
+        row next appears, see :class:`deepfit.SparseAdamW`).
     sparse_embeddings : {"auto", True, False}, default="auto"
-        Sparse gradients and lazy Adam updates for embedding tables; ``"auto"`` uses them
-        for tables with more than ``4 * batch_size`` rows, where they are faster.
+        Sparse gradients and row-wise AdamW updates (:class:`deepfit.SparseAdamW`, which
+        catches a returning row up on the steps it missed) for embedding tables;
+        ``"auto"`` uses them for tables with more than ``4 * batch_size`` rows, where
+        they are faster.
     epochs, lr, schedule, batch_size, validation_fraction, early_stopping, random_state,
     device, verbose, warm_start, amp, callbacks
         See :class:`deepfit.NeuralEstimator`.

@@ -36,15 +36,68 @@ def test_sparse_step_matches_adamw_when_every_row_is_touched(wd):
     torch.testing.assert_close(sparse.weight, dense.weight)
 
 
-def test_rows_absent_from_the_batch_are_left_alone():
+@pytest.mark.parametrize("catch_up", [True, False])
+def test_rows_absent_from_the_batch_are_left_alone(catch_up):
     _, sparse = _pair()
-    opt = SparseAdamW(sparse.parameters(), lr=0.1, weight_decay=0.5)
+    opt = SparseAdamW(sparse.parameters(), lr=0.1, weight_decay=0.5, catch_up=catch_up)
     before = sparse.weight.detach().clone()
     sparse(torch.tensor([1, 3])).sum().backward()
     opt.step()
     changed = (sparse.weight != before).any(dim=1)
     assert changed.tolist() == [False, True, False, True, False, False]
     assert opt.state[sparse.weight]["exp_avg"][[0, 2, 4, 5]].abs().sum() == 0
+
+
+def _run(emb, opt, schedule, linear=False, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    for idx in schedule:
+        target = torch.randn(len(idx), 3, generator=g)
+        out = emb(idx)
+        loss = (out * target).mean() if linear else nn.functional.mse_loss(out, target)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+ABSENT = [torch.arange(6)] * 300 + [torch.arange(3)] * 20 + [torch.arange(6)]
+ADAM = dict(lr=0.01, betas=(0.9, 0.95), weight_decay=0.1)
+
+
+def test_catch_up_equals_dense_adamw_when_gradients_do_not_depend_on_weights():
+    # 300 steps touching every row (the bias correction settles), then rows 3-5 sit out
+    # 20 steps, then every row again. With a loss linear in the weights the gradients do
+    # not depend on where the rows are, so the catch-up must land exactly where dense
+    # AdamW's per-step moves did.
+    dense, sparse = _pair()
+    _run(dense, torch.optim.AdamW(dense.parameters(), **ADAM), ABSENT, linear=True)
+    _run(sparse, SparseAdamW(sparse.parameters(), **ADAM), ABSENT, linear=True)
+    torch.testing.assert_close(sparse.weight, dense.weight)
+
+
+def test_catch_up_stays_close_to_dense_adamw_where_lazy_falls_behind():
+    # With a real loss the returning rows' gradient is taken before the catch-up (at
+    # stale weights), so the match is close, not exact; the lazy step is far off.
+    dense, sparse = _pair()
+    _, lazy = _pair()
+    _run(dense, torch.optim.AdamW(dense.parameters(), **ADAM), ABSENT)
+    _run(sparse, SparseAdamW(sparse.parameters(), **ADAM), ABSENT)
+    _run(lazy, SparseAdamW(lazy.parameters(), catch_up=False, **ADAM), ABSENT)
+    caught_up = (sparse.weight - dense.weight)[3:].abs().max()
+    behind = (lazy.weight - dense.weight)[3:].abs().max()
+    assert caught_up < 1e-3 and behind > 20 * caught_up
+    for w in (sparse.weight, lazy.weight):  # rows present throughout: identical
+        torch.testing.assert_close(w[:3], dense.weight[:3])
+
+
+def test_catch_up_is_kept_in_the_state_dict():
+    _, sparse = _pair()
+    opt = SparseAdamW(sparse.parameters(), lr=0.1, catch_up=False)
+    sparse(torch.tensor([1])).sum().backward()
+    opt.step()
+    twin = SparseAdamW(sparse.parameters(), lr=0.1)
+    twin.load_state_dict(opt.state_dict())
+    assert twin.param_groups[0]["catch_up"] is False
+    assert twin.state[sparse.weight]["last_step"].tolist() == [0, 1, 0, 0, 0, 0]
 
 
 def test_dense_parameters_get_plain_adamw():
