@@ -292,17 +292,6 @@ def fitted(request) -> tuple[Case, Any, Any, Any]:
     return (request.param, *_fit(request.param))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster than two contended ones. Module scope,
-    so the shared fit and the refits run with the same thread count (float sums are
-    ordered differently with another count)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_clone_and_get_params_round_trip(case: Case) -> None:
     _needs(case)
