@@ -24,16 +24,16 @@ class SparseAdamW(torch.optim.AdamW):
     optimizer as dense AdamW: while a row is absent, dense AdamW keeps moving it along its
     decaying first moment (a row seen once moves about ten times further in all than the
     lazy step moves it, with beta1 = 0.9) and keeps decaying it. Rare categories are
-    therefore under-trained by the lazy step (on the 1M-row benchmark its held-out log
-    loss is 0.6% worse than dense AdamW's). With ``catch_up=True`` (the default) a row
-    that reappears after ``s`` absent steps first receives, in closed form, what dense
-    AdamW would have done to it meanwhile: the decoupled decay ``(1 - lr * wd)`` and the
-    move ``lr * beta1^k m / sqrt(beta2^k v)`` of each absent step k = 1..s (a geometric
-    sum), and the decay of its moments by ``beta1^s`` and ``beta2^s``; then the usual
-    step. The catch-up takes the current rate, betas and bias correction as constant over
-    the gap (exact for a constant schedule once the bias correction has settled), and
-    costs one extra elementwise pass over the touched rows. ``catch_up=False`` gives the
-    lazy step.
+    therefore under-trained by the lazy step (on the 1M-row tabular benchmark, held-out
+    log loss 0.4938 against 0.4916 for the same fit with dense AdamW). With
+    ``catch_up=True`` (the default) a row that reappears after ``s`` absent steps first
+    receives, in closed form, what dense AdamW would have done to it meanwhile: the
+    decoupled decay ``(1 - lr * wd)`` and the move ``lr * beta1^k m / sqrt(beta2^k v)``
+    of each absent step k = 1..s (a geometric sum), and the decay of its moments by
+    ``beta1^s`` and ``beta2^s``; then the usual step. The catch-up takes the current rate,
+    betas and bias correction as constant over the gap (exact for a constant schedule
+    once the bias correction has settled), and costs one extra elementwise pass over the
+    touched rows. ``catch_up=False`` gives the lazy step.
 
     Because it is one optimizer whose param groups are the learner's layer groups (each
     dict keeps its ``"layer_group"`` key), schedules, discriminative rates, ``freeze``,
