@@ -200,6 +200,18 @@ def test_cancel_fit_stops_and_after_fit_still_runs():
     assert cb.batches == 3 and cb.finished
 
 
+@pytest.fixture
+def terminal_sigint():
+    """Ctrl-C as a terminal delivers it. A process started in the background without job
+    control (``cmd &`` in a script, nohup, some CI runners) inherits SIGINT *ignored*,
+    and Python then installs no KeyboardInterrupt handler; such a process never sees a
+    Ctrl-C, so the test restores the interactive default for its duration."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 class Snapshot(Callback):
     """Keeps the weights after every completed batch and sends Ctrl-C at one of them."""
 
@@ -215,7 +227,7 @@ class Snapshot(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_ctrl_c_stops_cleanly_after_the_current_batch():
+def test_ctrl_c_stops_cleanly_after_the_current_batch(terminal_sigint):
     x, y = linear_data()
     learn = three_group_learner()
     snap = Snapshot(at=5)
