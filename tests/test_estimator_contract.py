@@ -37,6 +37,7 @@ class Case:
     bad: list[tuple[Callable[[Any, Any], tuple[Any, Any]], str]] = field(
         default_factory=list
     )  # (X, y) -> bad (X, y), and a regex the error message must match
+    extra: str | None = None  # the optional dependency it needs (skipped without it)
 
 
 # ---- tabular -------------------------------------------------------------------------
@@ -246,6 +247,7 @@ CASES = [
         reorder=lambda X: X[X.columns[::-1]],
         unseen=_text_unseen,
         bad=_TEXT_BAD,
+        extra="spacy",
     ),
     Case(
         "TextClassifier",
@@ -255,6 +257,7 @@ CASES = [
         reorder=lambda X: X[X.columns[::-1]],
         unseen=_text_unseen,
         bad=[*_TEXT_BAD, (lambda X, y: (X, y[:-1]), r"length|rows|labels")],
+        extra="spacy",
     ),
     Case(
         "ImageClassifier",
@@ -265,16 +268,16 @@ CASES = [
             (lambda X, y: (X, y[:-1]), r"length|images|labels"),
             (lambda X, y: (X[:, :, :, :, None], y), r"shape|dimension|ndim"),
         ],
+        extra="torchvision",
     ),
 ]
 
 
 def _needs(case: Case) -> None:
-    module = {"Text": "spacy", "Lang": "spacy", "Imag": "torchvision"}.get(
-        case.name[:4]
-    )
-    if module:
-        pytest.importorskip(module, reason=f"{case.name} needs the optional {module}")
+    if case.extra:
+        pytest.importorskip(
+            case.extra, reason=f"{case.name} needs the optional {case.extra}"
+        )
 
 
 def _fit(case: Case, random_state: int = 0) -> tuple[Any, Any, Any]:
@@ -314,7 +317,7 @@ def test_fit_returns_self_and_predicts_finite(fitted) -> None:
     case, est, X, _ = fitted
     out = case.output(est, X)
     assert np.isfinite(out).all()
-    assert not hasattr(clone(est), "module_")
+    assert hasattr(est, "module_") and not hasattr(clone(est), "module_")
 
 
 def test_pickle_round_trip_predicts_the_same(fitted) -> None:
