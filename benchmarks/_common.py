@@ -51,6 +51,8 @@ def save(name: str, payload: dict, table: str) -> None:
 
 def md_table(rows: list[dict], columns: list[str]) -> str:
     def fmt(v):
+        if v is None:
+            return ""
         if isinstance(v, float):
             return f"{v:.4g}"
         return str(v)

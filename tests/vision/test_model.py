@@ -7,12 +7,14 @@ from torchvision import models
 
 from deepfit import AdaptiveConcatPool2d, Learner
 from vision.model import (
+    CroppedKernelConv2d,
     ImageModel,
     Normalize,
     SmallResNet,
     body_features,
     create_body,
     create_head,
+    crop_kernels,
     load_body_weights,
     splitter,
 )
@@ -157,3 +159,59 @@ def test_load_body_weights_from_torchvision_state_dict_and_wrong_arch(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot load weights file"):
         load_body_weights(SmallResNet(width=8), path, "small_resnet")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"kernel_size": 3, "padding": 1, "bias": False},
+        {"kernel_size": 3, "padding": 1, "stride": 2, "bias": False},
+        {"kernel_size": 5, "padding": 2, "bias": True},
+        {"kernel_size": 3, "padding": 1, "bias": False, "groups": 4},
+        {"kernel_size": (3, 5), "padding": (1, 2), "stride": (2, 1), "bias": True},
+    ],
+)
+def test_cropped_kernel_conv_matches_conv2d(kw):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 8, **kw)
+    (crop,) = crop_kernels(nn.Sequential(conv))
+    assert isinstance(crop, CroppedKernelConv2d) and crop.weight is conv.weight
+    for hw in (1, 2, 3, 5):
+        x = torch.randn(4, 8, hw, hw)
+        expected = nn.Conv2d.forward(conv, x)
+        (grad_conv,) = torch.autograd.grad(expected.square().sum(), conv.weight)
+        got = crop(x)
+        (grad_crop,) = torch.autograd.grad(got.square().sum(), crop.weight)
+        torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(grad_crop, grad_conv)
+
+
+def test_cropped_kernel_conv_uses_only_the_taps_that_meet_the_input():
+    conv = nn.Conv2d(4, 4, 3, padding=1, stride=2)
+    (crop,) = crop_kernels(nn.Sequential(conv))
+    for hw, used in ((1, (slice(1, 2), slice(1, 2))), (2, (slice(1, 3), slice(1, 3)))):
+        out = crop(torch.randn(2, 4, hw, hw))
+        assert out.shape[-2:] == (1, 1)
+        (g,) = torch.autograd.grad(out.sum(), crop.weight)
+        assert g[:, :, used[0], used[1]].abs().sum() > 0
+        g[:, :, used[0], used[1]] = 0
+        assert g.abs().sum() == 0
+
+
+def test_cropped_kernels_leave_the_state_dict_and_other_layers_alone():
+    body = create_body("resnet18")
+    crops = {n for n, m in body.named_modules() if isinstance(m, CroppedKernelConv2d)}
+    # Every convolution but the 1x1 downsamples: the 7x7 stem and the 16 3x3 ones.
+    assert len(crops) == 17 and "conv1" in crops and "layer4.1.conv2" in crops
+    assert "layer4.0.downsample.0" not in crops
+    tv = models.resnet18()
+    assert list(body.state_dict()) == [
+        k for k in tv.state_dict() if not k.startswith("fc.")
+    ]
+    for other in (
+        nn.Conv2d(2, 2, 3, padding=2, dilation=2),
+        nn.Conv2d(2, 2, 1),
+        nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"),
+        nn.Conv2d(2, 2, 3, padding="same"),
+    ):
+        assert not CroppedKernelConv2d.applies(other)
