@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -141,6 +142,8 @@ def main() -> None:
     p.add_argument("--only", nargs="+", default=["a", "b", "c"])
     p.add_argument("--verbose", type=int, default=2)
     args = p.parse_args()
+    # scikit-learn 1.8+ announces changed LogisticRegressionCV defaults on every fit.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
     args._lm_config = [
         args.emb_size,
         args.hidden_size,
