@@ -98,8 +98,6 @@ def main() -> None:
         cv=5,
         max_iter=2000,
         scoring="accuracy",
-        l1_ratios=(0.0,),  # plain L2, spelled out for scikit-learn >= 1.8
-        use_legacy_attributes=False,
     ).fit(vec.fit_transform(train.text), train.label)
     acc = float(tfidf.score(vec.transform(dev.text), dev.label))
     rows.append({"features": "TF-IDF 1-2 grams", "accuracy": acc})
