@@ -186,12 +186,23 @@ def test_cropped_kernel_conv_matches_conv2d(kw):
         torch.testing.assert_close(grad_crop, grad_conv)
 
 
-def test_cropped_kernel_conv_uses_only_the_taps_that_meet_the_input():
+def test_cropped_kernel_conv_uses_only_the_taps_that_meet_the_input(monkeypatch):
+    import vision.model
+
+    kernels = []
+    conv2d = vision.model.F.conv2d
+
+    def spy(x, weight, *args):
+        kernels.append(tuple(weight.shape[-2:]))
+        return conv2d(x, weight, *args)
+
+    monkeypatch.setattr(vision.model.F, "conv2d", spy)
     conv = nn.Conv2d(4, 4, 3, padding=1, stride=2)
     (crop,) = crop_kernels(nn.Sequential(conv))
     for hw, used in ((1, (slice(1, 2), slice(1, 2))), (2, (slice(1, 3), slice(1, 3)))):
         out = crop(torch.randn(2, 4, hw, hw))
         assert out.shape[-2:] == (1, 1)
+        assert kernels[-1] == (hw, hw)  # the cropped kernel ran, not the 3x3 one
         (g,) = torch.autograd.grad(out.sum(), crop.weight)
         assert g[:, :, used[0], used[1]].abs().sum() > 0
         g[:, :, used[0], used[1]] = 0
