@@ -1,13 +1,16 @@
 """Choosing small-image defaults by cross-validation on mnist-tiny's *training* images.
 
     python -m benchmarks.vision_mnist_cv [--folds 5] [--seeds 2] [--first-seed 0]
-        [--configs base,bs32] [--no-save]
+        [--configs base,bs32] [--arch small_resnet] [--size 28] [--no-save]
 
 The validation images (what ``vision_finetune`` reports) are never read here: each
 configuration is scored by stratified k-fold cross-validation on the 709 training
 digits at 28 px (``augment=None``, ``lr=None``), and errors are summed over folds and
 seeds. Each configuration changes one thing relative to the current defaults of
-``ImageClassifier("small_resnet", sizes=28, augment=None)``.
+``ImageClassifier("small_resnet", sizes=28, augment=None)``; ``--arch`` and ``--size``
+change the model (say ``--arch resnet18 --size 32 --configs base,lr1e-3``: the finder
+against fastai's fixed rate). Results go to ``results/vision_mnist_cv.*`` for the default
+model, ``results/vision_mnist_cv_<arch>_<size>.*`` for another.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from vision import ImageClassifier, image_folder, load_images
 # name -> (ImageClassifier params, label smoothing or None)
 CONFIGS: dict[str, tuple[dict, float | None]] = {
     "base": ({}, None),
+    "lr1e-3": ({"lr": 1e-3}, None),
     "ls0.1": ({}, 0.1),
     "one_cycle": ({"schedule": "one_cycle"}, None),
     "bs32": ({"batch_size": 32}, None),
@@ -44,7 +48,9 @@ class _Smoothed(ImageClassifier):
         return nn.CrossEntropyLoss(label_smoothing=self.smoothing)
 
 
-def run(name: str, X, y, folds: int, seeds: range) -> dict:
+def run(
+    name: str, X, y, folds: int, seeds: range, arch: str = "small_resnet", size=28
+) -> dict:
     params, ls = CONFIGS[name]
     cls = ImageClassifier
     if ls is not None:
@@ -54,8 +60,8 @@ def run(name: str, X, y, folds: int, seeds: range) -> dict:
         kf = StratifiedKFold(folds, shuffle=True, random_state=seed)
         for train, test in kf.split(X, y):
             clf = cls(
-                "small_resnet",
-                sizes=28,
+                arch,
+                sizes=size,
                 augment=None,
                 random_state=seed,
                 verbose=0,
@@ -89,21 +95,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--arch", default="small_resnet")
+    parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
     root = data_dir()
     if root is None:
         raise SystemExit("real data not found")
     paths, labels = image_folder(root / "mnist-tiny" / "train")
-    X, y = load_images(paths, 28), np.array(labels)
+    X, y = load_images(paths, args.size), np.array(labels)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    rows = [run(c, X, y, args.folds, seeds) for c in args.configs.split(",")]
+    rows = [
+        run(c, X, y, args.folds, seeds, args.arch, args.size)
+        for c in args.configs.split(",")
+    ]
     table = md_table(
         rows, ["config", "errors", "of", "cv_accuracy", "fit_s", "lr_median"]
     )
     print(table)
     if not args.no_save:
-        save("vision_mnist_cv", {"args": vars(args), "rows": rows}, table)
+        default = (args.arch, args.size) == ("small_resnet", 28)
+        name = "vision_mnist_cv" + ("" if default else f"_{args.arch}_{args.size}")
+        save(name, {"args": vars(args), "rows": rows}, table)
 
 
 if __name__ == "__main__":
