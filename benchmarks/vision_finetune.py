@@ -8,8 +8,9 @@ only) to ``results/vision_mnist.{json,md}`` and with ``--skip-mnist`` to
 ``results/vision_cats.{json,md}`` instead, so that a partial run leaves the full one's
 figures in place.
 
-Part 1, mnist-tiny (709 training, 699 validation 28x28 digits, 3 vs 7), against the figure
-measured with fastai 2.8 (resnet18 from random initialisation at 32 px: 0.996 in 14 s):
+Part 1, mnist-tiny (709 training, 699 validation 28x28 digits, 3 vs 7), against fastai
+(resnet18 from random initialisation at 32 px, ``fit_one_cycle(5, 1e-3)``), measured on the
+same machine by ``benchmarks/peer_fastai_mnist.py`` in a virtual environment of its own:
 ``ImageClassifier`` with its defaults (lr=None: the finder chooses the rate; 5 epochs;
 SGDR), with the built-in ``small_resnet`` at 28 px and with resnet18 at 32 px (several
 seeds each), and resnet18 again at a fixed ``lr=1e-3`` (fastai's ``fit_one_cycle``
@@ -227,7 +228,7 @@ def main() -> None:
     tables = []
     if "mnist" in payload:
         tables.append(
-            "mnist-tiny (fastai 2.8, resnet18 random init, 32 px: 0.996 in 14 s)\n\n"
+            "mnist-tiny (the fastai peer: results/peer_fastai_mnist.md)\n\n"
             + md_table(
                 payload["mnist"],
                 [

@@ -6,11 +6,12 @@
 The validation images (what ``vision_finetune`` reports) are never read here: each
 configuration is scored by stratified k-fold cross-validation on the 709 training
 digits at 28 px (``augment=None``, ``lr=None``), and errors are summed over folds and
-seeds. Each configuration changes one thing relative to the current defaults of
-``ImageClassifier("small_resnet", sizes=28, augment=None)``; ``--arch`` and ``--size``
-change the model (say ``--arch resnet18 --size 32 --configs base,lr1e-3``: the finder
-against fastai's fixed rate). Results go to ``results/vision_mnist_cv.*`` for the default
-model, ``results/vision_mnist_cv_<arch>_<size>.*`` for another.
+seeds. Each configuration changes one thing (``epochs8_bs32``: two) relative to the
+current defaults of ``ImageClassifier("small_resnet", sizes=28, augment=None)``;
+``--arch`` and ``--size`` change the model (say ``--arch resnet18 --size 32 --configs
+base,lr1e-3``: the finder against fastai's fixed rate). Results go to
+``results/vision_mnist_cv.*`` for the default model, ``results/vision_mnist_cv_<arch>_<size>.*``
+for another.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ CONFIGS: dict[str, tuple[dict, float | None]] = {
     "epochs8": ({"epochs": 8}, None),
     "width48": ({"arch_kwargs": {"width": 48}}, None),
     "depth2": ({"arch_kwargs": {"depth": 2}}, None),
+    "epochs8_bs32": ({"epochs": 8, "batch_size": 32}, None),
+    "side-on": ({"augment": "side-on"}, None),
     "dropout0.25": ({"dropout": 0.25}, None),
 }
 
@@ -59,14 +62,8 @@ def run(
     for seed in seeds:
         kf = StratifiedKFold(folds, shuffle=True, random_state=seed)
         for train, test in kf.split(X, y):
-            clf = cls(
-                arch,
-                sizes=size,
-                augment=None,
-                random_state=seed,
-                verbose=0,
-                **params,
-            )
+            kwargs = {"sizes": size, "augment": None, "random_state": seed}
+            clf = cls(arch, verbose=0, **{**kwargs, **params})
             start = time.perf_counter()
             clf.fit(X[train], y[train])
             seconds.append(time.perf_counter() - start)
