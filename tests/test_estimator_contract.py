@@ -167,6 +167,21 @@ def _text_clf(random_state: int = 0) -> Any:
     )
 
 
+def _generative_clf(random_state: int = 0) -> Any:
+    from text import GenerativeTextClassifier
+
+    return GenerativeTextClassifier(
+        epochs=1,
+        lr=1e-2,
+        batch_size=4,
+        bptt=8,
+        min_freq=1,
+        text_col="review",
+        random_state=random_state,
+        **_TINY_TEXT,
+    )
+
+
 def _lm_output(est: Any, X: Any) -> np.ndarray:
     return np.array([est.score_tokens(X)])
 
@@ -252,6 +267,16 @@ CASES = [
     Case(
         "TextClassifier",
         _text_clf,
+        _reviews,
+        _proba,
+        reorder=lambda X: X[X.columns[::-1]],
+        unseen=_text_unseen,
+        bad=[*_TEXT_BAD, (lambda X, y: (X, y[:-1]), r"length|rows|labels")],
+        extra="spacy",
+    ),
+    Case(
+        "GenerativeTextClassifier",
+        _generative_clf,
         _reviews,
         _proba,
         reorder=lambda X: X[X.columns[::-1]],

@@ -1,10 +1,12 @@
-"""text: spaCy tokenizer with fastai's markers, AWD-LSTM language model and the ULMFiT
-text classifier, behind scikit-learn estimators."""
+"""text: spaCy tokenizer with fastai's markers, AWD-LSTM language model, the ULMFiT text
+classifier and a generative classifier of one language model per class, behind
+scikit-learn estimators."""
 
 from __future__ import annotations
 
 from text.awd_lstm import (
     AWD_LSTM,
+    ClassConditionalLM,
     EmbeddingDropout,
     LMModel,
     PoolingClassifier,
@@ -16,11 +18,14 @@ from text.awd_lstm import (
 )
 from text.data import LMBatches, SortishBatches, pad_batch
 from text.estimator import LanguageModel, LMLoss, ResetState, TextClassifier
+from text.generative import GenerativeTextClassifier
 from text.tokenizer import Tokenizer, Vocab, detokenize
 
 __all__ = [
     "AWD_LSTM",
+    "ClassConditionalLM",
     "EmbeddingDropout",
+    "GenerativeTextClassifier",
     "LMBatches",
     "LMLoss",
     "LMModel",

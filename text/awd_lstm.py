@@ -1,8 +1,11 @@
 """AWD-LSTM (Merity, Keskar & Socher 2017, "Regularizing and Optimizing LSTM Language
 Models") and the heads ULMFiT puts on it (Howard & Ruder 2018): a tied language-model
-decoder and a concat-pooling classifier. Only ``nn.Module``s and splitters live here."""
+decoder and a concat-pooling classifier; and one language model per class read through
+Bayes' rule. Only ``nn.Module``s and splitters live here."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +16,7 @@ from deepfit.layers import LinBnDrop
 
 __all__ = [
     "AWD_LSTM",
+    "ClassConditionalLM",
     "EmbeddingDropout",
     "LMModel",
     "LinearDecoder",
@@ -321,6 +325,63 @@ class TextClassifierModel(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         _, outputs, _ = self.encoder(tokens)
         return self.head(outputs[-1], lengths)
+
+
+class ClassConditionalLM(nn.Module):
+    """One language model per class, read through Bayes' rule: the logits are
+    ``scale * log p(text | class) + offset`` (a temperature and one offset per class,
+    which absorb the class priors and the models' unequal fit; Yogatama et al. 2017,
+    "Generative and discriminative text classification with recurrent neural networks").
+
+    A text's log-likelihood sums the log-probability of each of its tokens after the
+    first (``xxbos``) given those before it. The texts are read in windows of ``window``
+    tokens with the hidden state carried across, so memory stays at ``B * window`` rows
+    of vocabulary logits however long the texts are; padding comes after a text's last
+    token, so it never changes what the model saw before it.
+
+    Shape:
+        - Input: ids ``(B, T)`` right-padded, lengths ``(B,)``
+        - Output: ``(B, n_classes)``
+    """
+
+    def __init__(self, lms: Sequence[LMModel], window: int = 64) -> None:
+        super().__init__()
+        self.lms = nn.ModuleList(lms)
+        self.window = window
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("offset", torch.zeros(len(self.lms)))
+
+    def log_likelihoods(
+        self, tokens: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """``log p(text | class)`` in nats, ``(B, n_classes)``."""
+        b, t = tokens.shape
+        out = tokens.new_zeros((b, len(self.lms)), dtype=torch.float32)
+        if t < 2:
+            return out
+        x, target = tokens[:, :-1], tokens[:, 1:]  # predict token i + 1 from 0..i
+        real = torch.arange(t - 1, device=tokens.device)[None] < (lengths - 1)[:, None]
+        for k, lm in enumerate(self.lms):
+            lm.reset()
+            for i in range(0, t - 1, self.window):
+                logits = lm(x[:, i : i + self.window])
+                if isinstance(logits, tuple):  # training mode returns the AR/TAR parts
+                    logits = logits[0]
+                w = logits.size(1)
+                nll = F.cross_entropy(
+                    logits.reshape(b * w, -1).float(),  # (B * W, V)
+                    target[:, i : i + w].reshape(-1),
+                    reduction="none",
+                ).view(b, w)
+                out[:, k] -= (nll * real[:, i : i + w]).sum(1)
+            lm.reset()
+        return out
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.log_likelihoods(tokens, lengths) + self.offset
+
+    def extra_repr(self) -> str:
+        return f"n_classes={len(self.lms)}, window={self.window}"
 
 
 def lm_splitter(model: LMModel) -> list[list[nn.Module]]:

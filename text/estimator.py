@@ -271,6 +271,144 @@ def _lm_learner(
     )
 
 
+def _target_array(y: Any, n: int, who: str) -> np.ndarray:
+    """``y`` as an array of ``n`` rows (a one-column 2-D ``y`` made 1-D)."""
+    if y is None:
+        raise ValueError(f"{who} needs targets y")
+    arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    if len(arr) != n:
+        raise ValueError(f"X has {n} texts but y has {len(arr)} rows")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    return arr
+
+
+def _class_codes(est: Any, arr: np.ndarray, reset: bool) -> torch.Tensor:
+    """The class index of each label of a 1-D ``arr``; on ``reset`` the classes are
+    learned into ``est.classes_``, otherwise labels must be among them."""
+    if arr.ndim != 1:
+        raise ValueError(f"y must be 1-D or 2-D (multi-label), got shape {arr.shape}")
+    if pd.isna(arr).any():
+        raise ValueError(
+            f"y has missing values at rows {np.flatnonzero(pd.isna(arr))[:10].tolist()}"
+        )
+    if reset:
+        est.classes_ = np.unique(arr)
+        if len(est.classes_) < 2:
+            raise ValueError(
+                f"y has a single class {est.classes_[0]!r}; need at least 2"
+            )
+    codes = np.searchsorted(est.classes_, arr)
+    codes = np.clip(codes, 0, len(est.classes_) - 1)
+    unseen = est.classes_[codes] != arr
+    if unseen.any():
+        raise ValueError(
+            f"y has classes unseen in the first fit: {np.unique(arr[unseen])[:5]}"
+        )
+    return torch.as_tensor(codes, dtype=torch.long)
+
+
+def _check_language_model(lm: Any) -> None:
+    if lm is not None and not isinstance(lm, (LanguageModel, str, Path)):
+        raise TypeError(
+            "language_model must be a fitted LanguageModel, a path written by "
+            f"save_encoder, or None; got {type(lm).__name__}"
+        )
+    if isinstance(lm, LanguageModel) and not hasattr(lm, "module_"):
+        raise ValueError(
+            "language_model is an unfitted LanguageModel (clone() and grid search "
+            "drop a fitted one's state): fit it first, or pass a path written by "
+            "LanguageModel.save_encoder"
+        )
+
+
+def _encoder_source(lm: Any, level: str) -> tuple[dict[str, Any] | None, str]:
+    """The starting encoder (state, itos, config) of ``language_model`` and the level
+    (``level`` when there is no language model)."""
+    if lm is None:
+        return None, level
+    if isinstance(lm, LanguageModel):
+        enc = lm.module_.encoder
+        state = {k: v.detach().cpu().clone() for k, v in enc.state_dict().items()}
+        return {
+            "state": state,
+            "itos": list(lm.vocab_.itos_),
+            "config": _encoder_config(lm),
+        }, lm.level_
+    payload = _read_encoder(lm)
+    return payload, payload["level"]
+
+
+def _fine_tune_lm(
+    est: Any,
+    lm: LMModel,
+    docs: list[np.ndarray],
+    valid_docs: list[np.ndarray] | None,
+    *,
+    epochs: int,
+    lr: float | None,
+    batch_size: int,
+    pretrained: bool,
+    offset: int,
+    schedule: str | Schedule = "one_cycle",
+) -> float:
+    """ULMFiT's step 2 on ``docs`` for ``est`` (a text estimator): the language model
+    ``lm`` trained for ``epochs`` (one ``schedule`` per stage), the first epoch with
+    only the embedding and decoder trainable, at twice the rate, when ``pretrained`` (new
+    words start at the mean vector: let them adapt before the LSTMs move). ``lr=None``
+    runs the finder first (its sweep lands in ``est.lr_find_``). Updates
+    ``est.history_``; returns the rate used."""
+    device = est._device()
+    lm.to(device)
+    n = sum(len(d) for d in docs)
+    bs = max(1, min(batch_size, (n - 1) // (2 * est.bptt)))
+    train = LMBatches(
+        docs,
+        bs,
+        est.bptt,
+        random_bptt=True,
+        shuffle=True,
+        generator=est._generator(offset),
+        device=device,
+    )
+    valid = None
+    if valid_docs:
+        nv = sum(len(d) for d in valid_docs)
+        valid = LMBatches(valid_docs, max(1, min(bs, nv - 1)), est.bptt, device=device)
+    learner = _lm_learner(lm, device, 2.0, 1.0, est.weight_decay)
+    cbs: list[Callback] = [ResetState()]
+    if est.clip:
+        cbs.append(GradientClipping(est.clip))
+    if pretrained:
+        learner.freeze()
+    if lr is None:
+        est.lr_find_ = learner.lr_find(train)
+        lr = est.lr_find_.suggestion
+    if pretrained:
+        est._train(
+            learner,
+            train,
+            valid,
+            lr * 2,
+            epochs=1,
+            schedule=schedule,
+            extra_callbacks=cbs,
+        )
+        learner.unfreeze()
+        epochs -= 1
+    if epochs > 0 and not learner.interrupted:
+        est._train(
+            learner,
+            train,
+            valid,
+            lr,
+            epochs=epochs,
+            schedule=schedule,
+            extra_callbacks=cbs,
+        )
+    return lr
+
+
 class _TextMixin:
     """Tokenising and numericalising shared by both estimators."""
 
@@ -767,29 +905,10 @@ device, verbose, warm_start, amp, callbacks
             _check_positive_int(self, "max_len")
         if not (isinstance(self.lm_lr, numbers.Real) and self.lm_lr > 0):
             raise ValueError(f"lm_lr must be > 0, got {self.lm_lr!r}")
-        lm = self.language_model
-        if lm is not None and not isinstance(lm, (LanguageModel, str, Path)):
-            raise TypeError(
-                "language_model must be a fitted LanguageModel, a path written by "
-                f"save_encoder, or None; got {type(lm).__name__}"
-            )
-        if isinstance(lm, LanguageModel) and not hasattr(lm, "module_"):
-            raise ValueError(
-                "language_model is an unfitted LanguageModel (clone() and grid search "
-                "drop a fitted one's state): fit it first, or pass a path written by "
-                "LanguageModel.save_encoder"
-            )
+        _check_language_model(self.language_model)
 
     def _targets(self, y: Any, n: int, reset: bool) -> torch.Tensor:
-        if y is None:
-            raise ValueError("TextClassifier needs targets y")
-        arr = (
-            y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
-        )
-        if len(arr) != n:
-            raise ValueError(f"X has {n} texts but y has {len(arr)} rows")
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
+        arr = _target_array(y, n, type(self).__name__)
         if arr.ndim == 2:
             if not np.isin(arr, (0, 1)).all():
                 raise ValueError("a 2-D (multi-label) y must hold only 0 and 1")
@@ -805,29 +924,9 @@ device, verbose, warm_start, amp, callbacks
                     f"y has {arr.shape[1]} labels, the model {len(self.classes_)}"
                 )
             return torch.as_tensor(arr.astype(np.float32))
-        if arr.ndim != 1:
-            raise ValueError(
-                f"y must be 1-D or 2-D (multi-label), got shape {arr.shape}"
-            )
-        if pd.isna(arr).any():
-            raise ValueError(
-                f"y has missing values at rows {np.flatnonzero(pd.isna(arr))[:10].tolist()}"
-            )
         if reset:
             self.multilabel_ = False
-            self.classes_ = np.unique(arr)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"y has a single class {self.classes_[0]!r}; need at least 2"
-                )
-        codes = np.searchsorted(self.classes_, arr)
-        codes = np.clip(codes, 0, len(self.classes_) - 1)
-        unseen = self.classes_[codes] != arr
-        if unseen.any():
-            raise ValueError(
-                f"y has classes unseen in the first fit: {np.unique(arr[unseen])[:5]}"
-            )
-        return torch.as_tensor(codes, dtype=torch.long)
+        return _class_codes(self, arr, reset)
 
     # ---- NeuralEstimator hooks ------------------------------------------------------
 
@@ -883,22 +982,6 @@ device, verbose, warm_start, amp, callbacks
 
     # ---- fitting --------------------------------------------------------------------
 
-    def _source(self) -> tuple[dict[str, Any] | None, str]:
-        """The starting encoder (state, itos, config) and the level."""
-        lm = self.language_model
-        if lm is None:
-            return None, self.level
-        if isinstance(lm, LanguageModel):
-            enc = lm.module_.encoder
-            state = {k: v.detach().cpu().clone() for k, v in enc.state_dict().items()}
-            return {
-                "state": state,
-                "itos": list(lm.vocab_.itos_),
-                "config": _encoder_config(lm),
-            }, lm.level_
-        payload = _read_encoder(lm)
-        return payload, payload["level"]
-
     def fit(
         self,
         X: Any,
@@ -933,7 +1016,11 @@ device, verbose, warm_start, amp, callbacks
             self.history_ = None
             self.lm_history_ = None
         with self._seeded():
-            source, level = (None, self.level_) if warm else self._source()
+            source, level = (
+                (None, self.level_)
+                if warm
+                else _encoder_source(self.language_model, self.level)
+            )
             if not warm:
                 self.level_ = level
             tok = self._tokenizer(self.level_)
@@ -993,57 +1080,17 @@ device, verbose, warm_start, amp, callbacks
             )
             if state is not None:
                 enc.load_state_dict(state)
-            lm = LMModel(enc, output_p=_LM_OUTPUT_P * self.drop_mult).to(self._device())
-            n = sum(len(d) for d in docs)
-            bs = max(1, min(self.lm_batch_size, (n - 1) // (2 * self.bptt)))
-            train = LMBatches(
+            _fine_tune_lm(
+                self,
+                LMModel(enc, output_p=_LM_OUTPUT_P * self.drop_mult),
                 docs,
-                bs,
-                self.bptt,
-                random_bptt=True,
-                shuffle=True,
-                generator=self._generator(3),
-                device=self._device(),
+                valid_docs,
+                epochs=self.lm_epochs,
+                lr=self.lm_lr,
+                batch_size=self.lm_batch_size,
+                pretrained=source is not None,
+                offset=3,
             )
-            valid = None
-            if valid_docs:
-                nv = sum(len(d) for d in valid_docs)
-                valid = LMBatches(
-                    valid_docs,
-                    max(1, min(bs, nv - 1)),
-                    self.bptt,
-                    device=self._device(),
-                )
-            learner = _lm_learner(lm, self._device(), 2.0, 1.0, self.weight_decay)
-            cbs: list[Callback] = [ResetState()]
-            if self.clip:
-                cbs.append(GradientClipping(self.clip))
-            epochs = self.lm_epochs
-            if source is not None:
-                # New words' vectors start at the mean: let them (and the decoder) adapt
-                # before the LSTMs move (ULMFiT).
-                learner.freeze()
-                self._train(
-                    learner,
-                    train,
-                    valid,
-                    self.lm_lr * 2,
-                    epochs=1,
-                    schedule="one_cycle",
-                    extra_callbacks=cbs,
-                )
-                learner.unfreeze()
-                epochs -= 1
-            if epochs > 0:
-                self._train(
-                    learner,
-                    train,
-                    valid,
-                    self.lm_lr,
-                    epochs=epochs,
-                    schedule="one_cycle",
-                    extra_callbacks=cbs,
-                )
             self.lm_history_ = self.history_
             self.history_ = None
             state = enc.state_dict()

@@ -1,0 +1,466 @@
+"""``GenerativeTextClassifier``: a language model per class and Bayes' rule."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from deepfit import Callback, NeuralEstimator
+from deepfit.schedules import Schedule
+from text.awd_lstm import ClassConditionalLM, LMModel
+from text.data import SortishBatches
+from text.estimator import (
+    _LM_DROPS,
+    _LM_OUTPUT_P,
+    LanguageModel,
+    _as_texts,
+    _check_language_model,
+    _check_model_params,
+    _class_codes,
+    _encoder_config,
+    _encoder_source,
+    _fine_tune_lm,
+    _match_embeddings,
+    _new_encoder,
+    _target_array,
+    _TextMixin,
+)
+from text.tokenizer import PAD, Vocab
+
+__all__ = ["GenerativeTextClassifier", "fit_calibration"]
+
+# Vocabulary logits held at once while scoring (rows x window x vocabulary), 64 MiB.
+_SCORE_CELLS = 2**24
+
+
+def fit_calibration(
+    log_likelihoods: torch.Tensor, y: torch.Tensor, n_classes: int
+) -> tuple[float, torch.Tensor]:
+    """The scale and per-class offsets that minimise the cross-entropy of
+    ``softmax(scale * log_likelihoods + offset)`` on held-out texts (Platt scaling with
+    one temperature; the first class's offset is 0). Both are pulled weakly towards
+    their start (a scale of one over the spread of the log-likelihoods, zero offsets),
+    so that a calibration set the models separate perfectly does not send them to
+    infinity.
+
+    Parameters
+    ----------
+    log_likelihoods : Tensor ``(n, n_classes)``, nats
+    y : Tensor ``(n,)`` of class indices
+    n_classes : int
+    """
+    ll = log_likelihoods.double()
+    ll = ll - ll.mean(1, keepdim=True)  # softmax ignores a shift per row
+    start = -math.log(max(float(ll.std()), 1e-6)) if ll.numel() > 1 else 0.0
+    log_scale = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    offsets = torch.zeros(n_classes - 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [log_scale, offsets], max_iter=200, line_search_fn="strong_wolfe"
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = log_scale.exp() * ll + torch.cat([offsets.new_zeros(1), offsets])
+        loss = F.cross_entropy(logits, y.long())
+        loss = loss + 1e-3 * ((log_scale - start) ** 2 + offsets.pow(2).sum())
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    offset = torch.cat([offsets.detach().new_zeros(1), offsets.detach()])
+    return float(log_scale.detach().exp()), offset.float()
+
+
+class GenerativeTextClassifier(_TextMixin, ClassifierMixin, NeuralEstimator):
+    """Text classification with one fine-tuned language model per class.
+
+    ULMFiT's first two steps (Howard & Ruder 2018) run once per class: the pretrained
+    language model (a fitted :class:`LanguageModel`, an encoder file, or none) is
+    fine-tuned on that class's training texts alone. A text then goes to the class whose
+    model finds it most likely, by Bayes' rule (Yogatama et al. 2017, "Generative and
+    discriminative text classification with recurrent neural networks", found such
+    generative classifiers ahead of discriminative ones when labelled data are few):
+    ``p(class | text) = softmax(scale * log p(text | class) + offset)``. The scale and
+    the per-class offsets are fitted on a stratified hold-out of the training texts that
+    the language models never saw (``calibration_fraction``): they absorb the class
+    priors and the models' unequal fit (a model trained on more, or more predictable,
+    text gives every text a higher likelihood).
+
+    No classifier head is trained, so there is nothing to unfreeze: what each class's
+    model learns about the words and phrases of its texts is the evidence. Fitting costs
+    one language-model fine-tuning per class, predicting one pass of every class's model
+    over each text. Where the pooled states of the language model carry little of the
+    label (a language model pretrained on little text), this reads the label far better
+    than :class:`TextClassifier`'s head (see the README's benchmark section); it takes one
+    label per text (multi-label targets: use :class:`TextClassifier`).
+
+    Parameters
+    ----------
+    language_model : LanguageModel, str, Path or None, default=None
+        A fitted LanguageModel or a path from ``save_encoder``; ``None`` trains each
+        class's model from random weights (then ``emb_size``, ``hidden_size``,
+        ``n_layers`` and ``level`` set it).
+    level : {"word", "char"}, default="word"
+        Ignored when a language model is given (its level is used).
+    emb_size, hidden_size, n_layers : int, default=200, 500, 2
+    calibration_fraction : float, default=0.2
+        Share of each class's training texts held out from its language model to fit
+        the scale and offsets (at least one text per class). ``0``: no hold-out; the
+        scale is 1 and the offsets are the log class frequencies (the plain Bayes rule).
+    max_len : int or None, default=None
+        Texts longer than this are scored on ``xxbos`` and their last ``max_len - 1``
+        tokens; ``None`` scores whole texts.
+    bptt : int, default=70
+    drop_mult : float, default=0.3
+        Scales the language models' dropouts (see :class:`LanguageModel`).
+    min_freq, max_vocab : int, default=2, 60000
+        The vocabulary, learned from all the training texts, is shared by the classes.
+    clip : float or None, default=0.25
+    weight_decay : float, default=0.01
+    identity_init : bool, default=False
+    text_col : str or None, default=None
+    n_jobs : int or None, default=None
+    epochs : int, default=2
+        Fine-tuning epochs of each class's language model; with a pretrained model the
+        first trains only the embedding and decoder, at twice ``lr``.
+    lr : float or None, default=1e-2
+        ``None``: the finder's suggestion, from a sweep on the first class's model.
+    schedule : {"one_cycle", "sgdr", "constant"} or Schedule, default="one_cycle"
+        One per stage.
+    batch_size : int, default=32
+        Rows of each language model's stream (fewer for a class with little text).
+    validation_fraction, early_stopping, random_state, device, verbose, warm_start, amp, \
+callbacks
+        See :class:`deepfit.NeuralEstimator`. Validation texts (``eval_set`` or
+        ``validation_fraction``) give each class's model a validation loss on that
+        class's texts (``history_["valid_loss"]``, nats per token), which early stopping
+        watches. With ``warm_start=True`` a second ``fit`` trains every class's model for
+        ``epochs`` more, all layers, then calibrates again.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    vocab_ : Vocab
+    level_ : str
+    module_ : ClassConditionalLM
+        ``module_.lms[k]`` is the language model of ``classes_[k]``; ``module_.scale``
+        and ``module_.offset`` the calibration.
+    history_ : pandas.DataFrame
+        One row per epoch of each class's model, with a ``class`` column.
+    lr_ : float
+    n_calibration_ : int
+        Texts the calibration was fitted on.
+
+    Example
+    -------
+    >>> texts = ["a good film", "a great film", "a bad film", "a dull film"] * 10
+    >>> labels = ["pos", "pos", "neg", "neg"] * 10
+    >>> clf = GenerativeTextClassifier(epochs=2, min_freq=1, verbose=0, random_state=0)
+    >>> clf = clf.fit(texts, labels)
+    >>> clf.predict_proba(["a good film"]).shape
+    (1, 2)
+    """
+
+    def __init__(
+        self,
+        language_model: LanguageModel | str | Path | None = None,
+        level: str = "word",
+        emb_size: int = 200,
+        hidden_size: int = 500,
+        n_layers: int = 2,
+        calibration_fraction: float = 0.2,
+        max_len: int | None = None,
+        bptt: int = 70,
+        drop_mult: float = 0.3,
+        min_freq: int = 2,
+        max_vocab: int = 60000,
+        clip: float | None = 0.25,
+        weight_decay: float = 0.01,
+        identity_init: bool = False,
+        text_col: str | None = None,
+        n_jobs: int | None = None,
+        *,
+        epochs: int = 2,
+        lr: float | None = 1e-2,
+        schedule: str | Schedule = "one_cycle",
+        batch_size: int = 32,
+        validation_fraction: float | None = None,
+        early_stopping: bool | int = False,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "auto",
+        verbose: int = 1,
+        warm_start: bool = False,
+        amp: bool = False,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
+        super().__init__(
+            epochs=epochs,
+            lr=lr,
+            schedule=schedule,
+            batch_size=batch_size,
+            validation_fraction=validation_fraction,
+            early_stopping=early_stopping,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+            amp=amp,
+            callbacks=callbacks,
+        )
+        self.language_model = language_model
+        self.level = level
+        self.emb_size = emb_size
+        self.hidden_size = hidden_size
+        self.n_layers = n_layers
+        self.calibration_fraction = calibration_fraction
+        self.max_len = max_len
+        self.bptt = bptt
+        self.drop_mult = drop_mult
+        self.min_freq = min_freq
+        self.max_vocab = max_vocab
+        self.clip = clip
+        self.weight_decay = weight_decay
+        self.identity_init = identity_init
+        self.text_col = text_col
+        self.n_jobs = n_jobs
+
+    # ---- checks ---------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        self._check_common_params()
+        _check_model_params(self)
+        _check_language_model(self.language_model)
+        cf = self.calibration_fraction
+        if not (isinstance(cf, numbers.Real) and 0 <= cf < 1):
+            raise ValueError(f"calibration_fraction must be in [0, 1), got {cf!r}")
+        ml = self.max_len
+        if ml is not None and (
+            not isinstance(ml, numbers.Integral) or isinstance(ml, bool) or ml < 2
+        ):
+            raise ValueError(f"max_len must be None or an integer >= 2, got {ml!r}")
+
+    def _targets(self, y: Any, n: int, reset: bool) -> torch.Tensor:
+        arr = _target_array(y, n, type(self).__name__)
+        if arr.ndim == 2:
+            raise ValueError(
+                f"y has shape {arr.shape}: GenerativeTextClassifier takes one class per "
+                "text (for multi-label targets use TextClassifier)"
+            )
+        return _class_codes(self, arr, reset)
+
+    def _calibration_split(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices for the language models and for the calibration: each class gives
+        ``calibration_fraction`` of its texts (at least one) to the calibration."""
+        frac = float(self.calibration_fraction)
+        rng = np.random.default_rng(self._seed)
+        fit, cal = [], []
+        for k, name in enumerate(self.classes_.tolist()):
+            idx = rng.permutation(np.flatnonzero(codes == k))
+            if frac > 0 and len(idx) < 2:
+                raise ValueError(
+                    f"class {name!r} has {len(idx)} training text: calibration needs at "
+                    "least 2 per class (or set calibration_fraction=0)"
+                )
+            n_cal = max(1, round(frac * len(idx))) if frac > 0 else 0
+            n_cal = min(n_cal, len(idx) - 1)
+            cal.append(idx[:n_cal])
+            fit.append(idx[n_cal:])
+        return np.sort(np.concatenate(fit)), np.sort(np.concatenate(cal))
+
+    # ---- fitting --------------------------------------------------------------------
+
+    def fit(
+        self, X: Any, y: Any, eval_set: tuple[Any, Any] | None = None
+    ) -> GenerativeTextClassifier:
+        """Fit on texts ``X`` and one class per text ``y``; ``eval_set=(X_valid,
+        y_valid)`` gives validation texts (otherwise ``validation_fraction``)."""
+        self._check_params()
+        texts = _as_texts(X, self.text_col)
+        if not texts:
+            raise ValueError("X holds no texts")
+        warm = self._is_warm()
+        codes = self._targets(y, len(texts), reset=not warm).numpy()
+        eval_texts = eval_codes = None
+        if eval_set is not None:
+            if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
+                raise ValueError("eval_set must be a pair (X_valid, y_valid)")
+            eval_texts = _as_texts(eval_set[0], self.text_col, "eval_set X")
+            eval_codes = self._targets(eval_set[1], len(eval_texts), False).numpy()
+        if not warm:
+            self.history_ = None
+        with self._seeded():
+            source, level = (
+                (None, self.level_)
+                if warm
+                else _encoder_source(self.language_model, self.level)
+            )
+            self.level_ = level
+            tokens = self._tokenizer(level)(texts)
+            if not warm:
+                self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(tokens)
+                self.encoder_config_ = (
+                    source["config"] if source else _encoder_config(self)
+                )
+            docs = [self.vocab_.encode(t) for t in tokens]
+            valid_docs = None if eval_texts is None else self._encode(eval_texts)
+            if valid_docs is None:
+                train_idx, valid_idx = self._validation_split(len(docs), codes)
+                if valid_idx is not None:
+                    valid_docs, eval_codes = (
+                        [docs[i] for i in valid_idx],
+                        codes[valid_idx],
+                    )
+                    docs, codes = [docs[i] for i in train_idx], codes[train_idx]
+            fit_idx, cal_idx = self._calibration_split(codes)
+            per_class = [
+                [docs[i] for i in fit_idx if codes[i] == k]
+                for k in range(len(self.classes_))
+            ]
+            for name, class_docs in zip(self.classes_.tolist(), per_class, strict=True):
+                n = sum(len(d) for d in class_docs)
+                if n < 2:
+                    raise ValueError(
+                        f"class {name!r} has {n} token(s) to train its language model "
+                        "on; it needs at least 2"
+                    )
+            self._fit_language_models(source, per_class, valid_docs, eval_codes, warm)
+            self._calibrate([docs[i] for i in cal_idx], codes[cal_idx], codes[fit_idx])
+        return self
+
+    def _fit_language_models(self, source, per_class, valid_docs, valid_codes, warm):
+        """One language model per class, fine-tuned on that class's texts; after a
+        Ctrl-C the classes not reached keep their starting weights."""
+        state = None
+        if source is not None:
+            state = _match_embeddings(
+                source["state"], source["itos"], self.vocab_.itos_
+            )
+        if warm:
+            lms = list(self.module_.lms)
+        else:
+            lms = []
+            for _ in self.classes_:
+                encoder = _new_encoder(
+                    len(self.vocab_), self.encoder_config_, _LM_DROPS, self.drop_mult
+                )
+                if state is not None:
+                    encoder.load_state_dict(state)
+                lms.append(LMModel(encoder, output_p=_LM_OUTPUT_P * self.drop_mult))
+            cells = self.batch_size * len(self.vocab_)
+            self.module_ = ClassConditionalLM(
+                lms, window=max(16, min(256, _SCORE_CELLS // cells))
+            )
+        lr, self.interrupted_ = self.lr, False
+        for k, name in enumerate(self.classes_):
+            if self.interrupted_:
+                break
+            class_valid = None
+            if valid_docs is not None:
+                class_valid = [
+                    d for d, c in zip(valid_docs, valid_codes, strict=True) if c == k
+                ]
+            before = 0 if self.history_ is None else len(self.history_)
+            lr = _fine_tune_lm(
+                self,
+                lms[k],
+                per_class[k],
+                class_valid or None,
+                epochs=int(self.epochs),
+                lr=lr,
+                batch_size=self.batch_size,
+                pretrained=source is not None,
+                offset=10 + k,
+                schedule=self.schedule,
+            )
+            if self.history_ is not None and len(self.history_) > before:
+                self.history_.loc[before:, "class"] = name
+        self.lr_ = lr
+        self.n_epochs_ = 0 if self.history_ is None else len(self.history_)
+
+    def _calibrate(
+        self, cal_docs: list[np.ndarray], cal_codes: np.ndarray, fit_codes: np.ndarray
+    ) -> None:
+        """The scale and offsets from the held-out texts; without any, the plain Bayes
+        rule (scale 1, log class frequencies of the language models' texts)."""
+        module = self.module_
+        self.n_calibration_ = len(cal_docs)
+        if cal_docs:
+            ll = self._score(cal_docs, calibrated=False)
+            scale, offset = fit_calibration(
+                ll, torch.as_tensor(cal_codes), len(self.classes_)
+            )
+        else:
+            counts = np.bincount(fit_codes, minlength=len(self.classes_))
+            scale, offset = 1.0, torch.log(torch.as_tensor(counts / counts.sum()))
+        module.scale.fill_(scale)
+        module.offset.copy_(offset)
+
+    # ---- prediction -----------------------------------------------------------------
+
+    def _score(self, docs: list[np.ndarray], calibrated: bool) -> torch.Tensor:
+        """Calibrated logits, or the raw log-likelihoods, ``(len(docs), n_classes)``,
+        in the order of ``docs``."""
+        n_classes = len(self.classes_)
+        if not docs:
+            return torch.zeros((0, n_classes))
+        device = self._device()
+        batches = SortishBatches(
+            docs,
+            batch_size=self.batch_size,
+            pad_idx=self.vocab_.stoi_[PAD],
+            max_len=self.max_len,
+            device=device,
+        )
+        module = self.module_.to(device).eval()
+        ctx = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if self.amp and device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        outs = []
+        with torch.inference_mode(), ctx:
+            for ((ids, lengths),) in batches:
+                out = (
+                    module(ids, lengths)
+                    if calibrated
+                    else module.log_likelihoods(ids, lengths)
+                )
+                outs.append(out.float().cpu())
+        result = torch.empty((len(docs), n_classes))
+        result[torch.as_tensor(batches.order)] = torch.cat(outs)
+        return result
+
+    def _texts_docs(self, X: Any) -> list[np.ndarray]:
+        check_is_fitted(self)
+        return self._encode(_as_texts(X, self.text_col))
+
+    def log_likelihoods(self, X: Any) -> np.ndarray:
+        """``log p(text | class)`` of each text under each class's language model, in
+        nats, ``(n_texts, n_classes)`` (before the calibration)."""
+        return self._score(self._texts_docs(X), calibrated=False).numpy()
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n_texts, n_classes)``: the softmax of the calibrated
+        log-likelihoods."""
+        logits = self._score(self._texts_docs(X), calibrated=True)
+        return torch.softmax(logits.double(), 1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each text."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
