@@ -4,7 +4,13 @@
 (b) ULMFiT: an AWD-LSTM language model pretrained on WikiText-2 (its validation and test
     splits: the training split is not in ../shared/data), fine-tuned on the 800 training
     reviews, then the classifier with gradual unfreezing,
-(c) TF-IDF (1-2 grams, sublinear tf) + logistic regression (scikit-learn).
+(c) TF-IDF (1-2 grams, sublinear tf) + logistic regression (scikit-learn),
+(d) GenerativeTextClassifier: the same WikiText-2 language model fine-tuned once per
+    class on that class's training reviews (80%; the other 20% calibrate), Bayes' rule
+    over the two models' likelihoods,
+(e) the same as (d) from random weights (what the pretraining adds).
+
+(b), (d) and (e) run with ``--seeds`` seeds (3), (a) with seed 0.
 
     python -m benchmarks.text_imdb [--threads N] [--lm-epochs 2] [--epochs 2] ...
 
@@ -25,9 +31,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 
 from benchmarks._common import RESULTS, data_dir, md_table, peak_rss_mb, save
-from text import LanguageModel, TextClassifier
+from text import GenerativeTextClassifier, LanguageModel, TextClassifier
 from text.demo import tfidf_baseline
 
 CACHE = RESULTS / "text_wt2_encoder.pt"
@@ -89,6 +96,12 @@ def pretrain(args, data) -> dict:
     return meta
 
 
+def _auc(model, valid) -> float:
+    """Area under the ROC curve of the positive class's probability."""
+    proba = model.predict_proba(valid.text)[:, list(model.classes_).index("positive")]
+    return float(roc_auc_score(valid.label == "positive", proba))
+
+
 def run_classifier(name, model, train, valid) -> dict:
     start = time.perf_counter()
     model.fit(train.text, train.label)
@@ -96,6 +109,7 @@ def run_classifier(name, model, train, valid) -> dict:
     t0 = time.perf_counter()
     acc = float(model.score(valid.text, valid.label))
     predict_s = time.perf_counter() - t0
+    auc = _auc(model, valid)
     n_tokens = sum(len(d) for d in model._encode(list(train.text)))
     clf_tokens = n_tokens  # one pass of the classifier over the training texts
     epochs = len(model.history_)
@@ -104,6 +118,7 @@ def run_classifier(name, model, train, valid) -> dict:
     row = {
         "model": name,
         "accuracy": acc,
+        "auc": auc,
         "fit_s": seconds,
         "predict_s": predict_s,
         "train_tokens": n_tokens,
@@ -115,6 +130,31 @@ def run_classifier(name, model, train, valid) -> dict:
         row["lm_tokens_per_s"] = (
             n_tokens * lm_epochs / float(model.lm_history_["time"].sum())
         )
+    print(json.dumps(row))
+    return row
+
+
+def run_generative(part: str, model, train, valid, seed: int) -> dict:
+    start = time.perf_counter()
+    model.fit(train.text, train.label)
+    seconds = time.perf_counter() - start
+    t0 = time.perf_counter()
+    acc = float(model.score(valid.text, valid.label))
+    predict_s = time.perf_counter() - t0
+    row = {
+        "model": f"({part}) generative: "
+        + ("WikiText-2 LM -> " if part == "d" else "no pretraining, ")
+        + f"one IMDB LM per class, seed {seed}",
+        "accuracy": acc,
+        "auc": _auc(model, valid),
+        "fit_s": seconds,
+        "predict_s": predict_s,
+        "lm_epochs": model.epochs,
+        "lm_tokens_per_s": model.n_train_tokens_
+        * model.epochs
+        / float(model.history_["time"].sum()),
+        "calibration_texts": model.n_calibration_,
+    }
     print(json.dumps(row))
     return row
 
@@ -140,7 +180,11 @@ def main() -> None:
     p.add_argument("--scratch-lr", type=float, default=1e-2)
     p.add_argument("--max-len", type=int, default=400)
     p.add_argument("--drop-mult", type=float, default=0.3)
-    p.add_argument("--only", nargs="+", default=["a", "b", "c"])
+    p.add_argument("--gen-epochs", type=int, default=2)
+    p.add_argument("--gen-lr", type=float, default=1e-2)
+    p.add_argument("--gen-calibration", type=float, default=0.2)
+    p.add_argument("--seeds", type=int, default=3, help="seeds of (b), (d) and (e)")
+    p.add_argument("--only", nargs="+", default=["a", "b", "c", "d", "e"])
     p.add_argument("--verbose", type=int, default=2)
     args = p.parse_args()
     # scikit-learn 1.8+ announces changed LogisticRegressionCV defaults on every fit.
@@ -184,6 +228,7 @@ def main() -> None:
             {
                 "model": "(c) TF-IDF 1-2 grams + LogisticRegression",
                 "accuracy": acc,
+                "auc": _auc(baseline, valid),
                 "fit_s": seconds,
             }
         )
@@ -202,25 +247,37 @@ def main() -> None:
             )
         )
     meta = None
-    if "b" in args.only or "pretrain" in args.only:
+    if {"b", "d", "pretrain"} & set(args.only):
         meta = pretrain(args, data)
-    if "b" in args.only:
+    for seed in range(args.seeds) if "b" in args.only else ():
         model = TextClassifier(
             language_model=CACHE,
             lm_epochs=args.lm_epochs,
             lm_lr=args.lm_lr,
             epochs=args.epochs,
             lr=args.lr,
-            **common,
+            **{**common, "random_state": seed},
         )
-        rows.append(
-            run_classifier(
-                "(b) ULMFiT: WikiText-2 LM -> IMDB LM -> classifier",
-                model,
-                train,
-                valid,
+        name = "(b) ULMFiT: WikiText-2 LM -> IMDB LM -> classifier"
+        rows.append(run_classifier(f"{name}, seed {seed}", model, train, valid))
+    for part in ("d", "e"):
+        for seed in range(args.seeds) if part in args.only else ():
+            # (e) is (d) from random weights of the same sizes: what pretraining adds.
+            model = GenerativeTextClassifier(
+                language_model=CACHE if part == "d" else None,
+                emb_size=args.emb_size,
+                hidden_size=args.hidden_size,
+                n_layers=args.n_layers,
+                calibration_fraction=args.gen_calibration,
+                bptt=args.bptt,
+                drop_mult=args.pretrain_drop_mult,
+                batch_size=args.lm_batch_size,
+                epochs=args.gen_epochs,
+                lr=args.gen_lr,
+                random_state=seed,
+                verbose=args.verbose,
             )
-        )
+            rows.append(run_generative(part, model, train, valid, seed))
     payload = {
         "rows": rows,
         "pretraining": meta,
@@ -232,6 +289,7 @@ def main() -> None:
         [
             "model",
             "accuracy",
+            "auc",
             "fit_s",
             "clf_tokens_per_s",
             "lm_tokens_per_s",
@@ -248,7 +306,7 @@ def main() -> None:
         )
     print(table)
     # A run of some of the rows (--only) must not overwrite the full comparison.
-    full = {"a", "b", "c"} <= set(args.only)
+    full = {"a", "b", "c", "d", "e"} <= set(args.only)
     save("text_imdb" if full else "text_imdb_partial", payload, table)
 
 

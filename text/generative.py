@@ -159,6 +159,8 @@ callbacks
     lr_ : float
     n_calibration_ : int
         Texts the calibration was fitted on.
+    n_train_tokens_ : int
+        Tokens the class models were fine-tuned on (one epoch, all classes).
 
     Example
     -------
@@ -332,6 +334,7 @@ callbacks
                         f"class {name!r} has {n} token(s) to train its language model "
                         "on; it needs at least 2"
                     )
+            self.n_train_tokens_ = sum(len(d) for c in per_class for d in c)
             self._fit_language_models(source, per_class, valid_docs, eval_codes, warm)
             self._calibrate([docs[i] for i in cal_idx], codes[cal_idx], codes[fit_idx])
         return self

@@ -4,6 +4,8 @@ Bayes' rule, the calibration on held-out texts, the pretrained start, bad input.
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -247,3 +249,16 @@ def test_a_class_without_tokens_to_learn_from_is_named():
     labels = ["pos"] * 10 + ["empty"]
     with pytest.raises(ValueError, match=r"class 'empty' has 1 token"):
         gen(calibration_fraction=0).fit(texts, labels)
+
+
+@pytest.mark.slow
+def test_demo_text_step_runs():
+    res = subprocess.run(
+        [sys.executable, "-m", "deepfit", "demo", "--only", "text"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "GenerativeTextClassifier" in res.stdout
+    assert "valid accuracy" in res.stdout
