@@ -14,12 +14,19 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepfit import Callback, GradientClipping, Learner, NeuralEstimator, OneCycle
+from deepfit import (
+    Callback,
+    GradientClipping,
+    Learner,
+    LRFinderResult,
+    NeuralEstimator,
+    OneCycle,
+)
 from deepfit.schedules import Schedule, get_schedule
 from text.awd_lstm import (
     AWD_LSTM,
@@ -339,6 +346,36 @@ def _encoder_source(lm: Any, level: str) -> tuple[dict[str, Any] | None, str]:
     return payload, payload["level"]
 
 
+def _lm_stream_learner(
+    est: Any,
+    lm: LMModel,
+    docs: list[np.ndarray],
+    batch_size: int,
+    pretrained: bool,
+    offset: int,
+) -> tuple[Learner, LMBatches]:
+    """The learner and shuffled BPTT stream of ULMFiT's step 2 for ``lm`` on ``docs``;
+    with ``pretrained`` only the embedding and decoder are trainable (the first
+    stage)."""
+    device = est._device()
+    lm.to(device)
+    n = sum(len(d) for d in docs)
+    bs = max(1, min(batch_size, (n - 1) // (2 * est.bptt)))
+    train = LMBatches(
+        docs,
+        bs,
+        est.bptt,
+        random_bptt=True,
+        shuffle=True,
+        generator=est._generator(offset),
+        device=device,
+    )
+    learner = _lm_learner(lm, device, 2.0, 1.0, est.weight_decay)
+    if pretrained:
+        learner.freeze()
+    return learner, train
+
+
 def _fine_tune_lm(
     est: Any,
     lm: LMModel,
@@ -358,29 +395,19 @@ def _fine_tune_lm(
     words start at the mean vector: let them adapt before the LSTMs move). ``lr=None``
     runs the finder first (its sweep lands in ``est.lr_find_``). Updates
     ``est.history_``; returns the rate used."""
-    device = est._device()
-    lm.to(device)
-    n = sum(len(d) for d in docs)
-    bs = max(1, min(batch_size, (n - 1) // (2 * est.bptt)))
-    train = LMBatches(
-        docs,
-        bs,
-        est.bptt,
-        random_bptt=True,
-        shuffle=True,
-        generator=est._generator(offset),
-        device=device,
-    )
+    learner, train = _lm_stream_learner(est, lm, docs, batch_size, pretrained, offset)
     valid = None
     if valid_docs:
         nv = sum(len(d) for d in valid_docs)
-        valid = LMBatches(valid_docs, max(1, min(bs, nv - 1)), est.bptt, device=device)
-    learner = _lm_learner(lm, device, 2.0, 1.0, est.weight_decay)
+        valid = LMBatches(
+            valid_docs,
+            max(1, min(train.batch_size, nv - 1)),
+            est.bptt,
+            device=est._device(),
+        )
     cbs: list[Callback] = [ResetState()]
     if est.clip:
         cbs.append(GradientClipping(est.clip))
-    if pretrained:
-        learner.freeze()
     if lr is None:
         est.lr_find_ = learner.lr_find(train)
         lr = est.lr_find_.suggestion
@@ -995,6 +1022,38 @@ device, verbose, warm_start, amp, callbacks
         ``validation_fraction``); ``unlabelled`` adds texts to the language-model
         fine-tuning only.
         """
+        with self._seeded():
+            train, valid, pretrained, warm = self._prepare_fit(
+                X, y, eval_set, unlabelled
+            )
+            self._train_classifier(train, valid, pretrained=pretrained, warm=warm)
+        return self
+
+    def lr_find(
+        self, X: Any, y: Any, unlabelled: Any = None, **kwargs: Any
+    ) -> LRFinderResult:
+        """The learning-rate sweep that ``lr=None`` runs, on a fresh copy of this
+        estimator (this one is left as it was): steps 1-2 run as in ``fit`` (the
+        language-model fine-tuning, ``lm_epochs`` of it), then the finder sweeps the
+        classifier's first stage (the head alone when there is a language model and
+        ``freeze_epochs > 0``, otherwise all layers). Keyword arguments go to
+        :func:`deepfit.lr_find`; ``.plot()`` on the result shows the curve."""
+        est = clone(self)
+        with est._seeded():
+            train, _, pretrained, _ = est._prepare_fit(X, y, None, unlabelled)
+            learner = est._make_learner()
+            if pretrained and est.freeze_epochs > 0 and learner.n_groups > 1:
+                learner.freeze_to(learner.n_groups - 1)
+            else:
+                learner.unfreeze()
+            return learner.lr_find(train, **kwargs)
+
+    def _prepare_fit(
+        self, X: Any, y: Any, eval_set: Any, unlabelled: Any
+    ) -> tuple[SortishBatches, SortishBatches | None, bool, bool]:
+        """Everything ``fit`` does before training the classifier: checks, tokens,
+        vocabulary, steps 1-2; returns the classification batches, whether the encoder
+        was (pre)trained, and whether this is a warm start."""
         self._check_params()
         texts = _as_texts(X, self.text_col)
         if not texts:
@@ -1015,56 +1074,44 @@ device, verbose, warm_start, amp, callbacks
         if not warm:
             self.history_ = None
             self.lm_history_ = None
-        with self._seeded():
-            source, level = (
-                (None, self.level_)
-                if warm
-                else _encoder_source(self.language_model, self.level)
+        source, level = (
+            (None, self.level_)
+            if warm
+            else _encoder_source(self.language_model, self.level)
+        )
+        if not warm:
+            self.level_ = level
+        tok = self._tokenizer(self.level_)
+        tokens = tok(texts)
+        extra_tokens = tok(extra) if extra else []
+        if not warm:
+            self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(
+                tokens + extra_tokens
             )
-            if not warm:
-                self.level_ = level
-            tok = self._tokenizer(self.level_)
-            tokens = tok(texts)
-            extra_tokens = tok(extra) if extra else []
-            if not warm:
-                self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(
-                    tokens + extra_tokens
-                )
-                self.encoder_config_ = (
-                    source["config"] if source else _encoder_config(self)
-                )
-                self.module_ = self._build_module()
-            docs = [self.vocab_.encode(t) for t in tokens]
-            valid_docs = None if eval_texts is None else self._encode(eval_texts)
-            if not warm:
-                self._pretrain(
-                    source,
-                    docs + [self.vocab_.encode(t) for t in extra_tokens],
-                    valid_docs,
-                )
-            if valid_docs is None:
-                strat = None if self.multilabel_ else targets.numpy()
-                train_idx, valid_idx = self._validation_split(len(docs), stratify=strat)
-                if valid_idx is not None:
-                    valid_docs, eval_y = (
-                        [docs[i] for i in valid_idx],
-                        targets[valid_idx],
-                    )
-                    docs, targets = [docs[i] for i in train_idx], targets[train_idx]
-            train = self._clas_batches(docs, targets, shuffle=True)
-            valid = (
-                None
-                if valid_docs is None
-                else self._clas_batches(valid_docs, eval_y, False)
+            self.encoder_config_ = source["config"] if source else _encoder_config(self)
+            self.module_ = self._build_module()
+        docs = [self.vocab_.encode(t) for t in tokens]
+        valid_docs = None if eval_texts is None else self._encode(eval_texts)
+        if not warm:
+            self._pretrain(
+                source,
+                docs + [self.vocab_.encode(t) for t in extra_tokens],
+                valid_docs,
             )
-            self.module_.to(self._device())
-            self._train_classifier(
-                train,
-                valid,
-                pretrained=source is not None or self.lm_epochs > 0,
-                warm=warm,
-            )
-        return self
+        if valid_docs is None:
+            strat = None if self.multilabel_ else targets.numpy()
+            train_idx, valid_idx = self._validation_split(len(docs), stratify=strat)
+            if valid_idx is not None:
+                valid_docs, eval_y = [docs[i] for i in valid_idx], targets[valid_idx]
+                docs, targets = [docs[i] for i in train_idx], targets[train_idx]
+        train = self._clas_batches(docs, targets, shuffle=True)
+        valid = (
+            None
+            if valid_docs is None
+            else self._clas_batches(valid_docs, eval_y, False)
+        )
+        self.module_.to(self._device())
+        return train, valid, source is not None or self.lm_epochs > 0, warm
 
     def _pretrain(self, source, docs, valid_docs) -> None:
         """Steps 1-2: the language model, fine-tuned on the task's texts; its encoder

@@ -6,15 +6,15 @@ import contextlib
 import math
 import numbers
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from deepfit import Callback, NeuralEstimator
+from deepfit import Callback, LRFinderResult, NeuralEstimator
 from deepfit.schedules import Schedule
 from text.awd_lstm import ClassConditionalLM, LMModel
 from text.data import SortishBatches
@@ -29,6 +29,7 @@ from text.estimator import (
     _encoder_config,
     _encoder_source,
     _fine_tune_lm,
+    _lm_stream_learner,
     _match_embeddings,
     _new_encoder,
     _target_array,
@@ -78,6 +79,19 @@ def fit_calibration(
     opt.step(closure)
     offset = torch.cat([offsets.detach().new_zeros(1), offsets.detach()])
     return float(log_scale.detach().exp()), offset.float()
+
+
+class _Prepared(NamedTuple):
+    """What ``fit`` trains on, from ``_prepare_fit``."""
+
+    source: dict[str, Any] | None  # the starting encoder, or None
+    per_class: list[list[np.ndarray]]  # each class's language-model documents
+    valid_docs: list[np.ndarray] | None
+    valid_codes: np.ndarray | None
+    warm: bool
+    cal_docs: list[np.ndarray]
+    cal_codes: np.ndarray
+    fit_codes: np.ndarray  # the classes of the language models' documents
 
 
 class GenerativeTextClassifier(_TextMixin, ClassifierMixin, NeuralEstimator):
@@ -285,6 +299,32 @@ callbacks
     ) -> GenerativeTextClassifier:
         """Fit on texts ``X`` and one class per text ``y``; ``eval_set=(X_valid,
         y_valid)`` gives validation texts (otherwise ``validation_fraction``)."""
+        with self._seeded():
+            p = self._prepare_fit(X, y, eval_set)
+            self._fit_language_models(
+                p.source, p.per_class, p.valid_docs, p.valid_codes, p.warm
+            )
+            self._calibrate(p.cal_docs, p.cal_codes, p.fit_codes)
+        return self
+
+    def lr_find(self, X: Any, y: Any, **kwargs: Any) -> LRFinderResult:
+        """The learning-rate sweep that ``lr=None`` runs, on a fresh copy of this
+        estimator (this one is left as it was): the first class's language model on its
+        fine-tuning stream, only the embedding and decoder trainable when it starts
+        from a pretrained model. Keyword arguments go to :func:`deepfit.lr_find`;
+        ``.plot()`` on the result shows the curve."""
+        est = clone(self)
+        with est._seeded():
+            p = est._prepare_fit(X, y, None)
+            lm = est._new_language_models(p.source)[0]
+            learner, train = _lm_stream_learner(
+                est, lm, p.per_class[0], est.batch_size, p.source is not None, offset=10
+            )
+            return learner.lr_find(train, **kwargs)
+
+    def _prepare_fit(self, X: Any, y: Any, eval_set: Any) -> _Prepared:
+        """Everything ``fit`` does before training: checks, tokens, vocabulary, the
+        validation and calibration splits."""
         self._check_params()
         texts = _as_texts(X, self.text_col)
         if not texts:
@@ -299,65 +339,72 @@ callbacks
             eval_codes = self._targets(eval_set[1], len(eval_texts), False).numpy()
         if not warm:
             self.history_ = None
-        with self._seeded():
-            source, level = (
-                (None, self.level_)
-                if warm
-                else _encoder_source(self.language_model, self.level)
-            )
-            self.level_ = level
-            tokens = self._tokenizer(level)(texts)
-            if not warm:
-                self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(tokens)
-                self.encoder_config_ = (
-                    source["config"] if source else _encoder_config(self)
+        source, level = (
+            (None, self.level_)
+            if warm
+            else _encoder_source(self.language_model, self.level)
+        )
+        self.level_ = level
+        tokens = self._tokenizer(level)(texts)
+        if not warm:
+            self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(tokens)
+            self.encoder_config_ = source["config"] if source else _encoder_config(self)
+        docs = [self.vocab_.encode(t) for t in tokens]
+        valid_docs = None if eval_texts is None else self._encode(eval_texts)
+        if valid_docs is None:
+            train_idx, valid_idx = self._validation_split(len(docs), codes)
+            if valid_idx is not None:
+                valid_docs, eval_codes = [docs[i] for i in valid_idx], codes[valid_idx]
+                docs, codes = [docs[i] for i in train_idx], codes[train_idx]
+        fit_idx, cal_idx = self._calibration_split(codes)
+        per_class = [
+            [docs[i] for i in fit_idx if codes[i] == k]
+            for k in range(len(self.classes_))
+        ]
+        for name, class_docs in zip(self.classes_.tolist(), per_class, strict=True):
+            n = sum(len(d) for d in class_docs)
+            if n < 2:
+                raise ValueError(
+                    f"class {name!r} has {n} token(s) to train its language model "
+                    "on; it needs at least 2"
                 )
-            docs = [self.vocab_.encode(t) for t in tokens]
-            valid_docs = None if eval_texts is None else self._encode(eval_texts)
-            if valid_docs is None:
-                train_idx, valid_idx = self._validation_split(len(docs), codes)
-                if valid_idx is not None:
-                    valid_docs, eval_codes = (
-                        [docs[i] for i in valid_idx],
-                        codes[valid_idx],
-                    )
-                    docs, codes = [docs[i] for i in train_idx], codes[train_idx]
-            fit_idx, cal_idx = self._calibration_split(codes)
-            per_class = [
-                [docs[i] for i in fit_idx if codes[i] == k]
-                for k in range(len(self.classes_))
-            ]
-            for name, class_docs in zip(self.classes_.tolist(), per_class, strict=True):
-                n = sum(len(d) for d in class_docs)
-                if n < 2:
-                    raise ValueError(
-                        f"class {name!r} has {n} token(s) to train its language model "
-                        "on; it needs at least 2"
-                    )
-            self.n_train_tokens_ = sum(len(d) for c in per_class for d in c)
-            self._fit_language_models(source, per_class, valid_docs, eval_codes, warm)
-            self._calibrate([docs[i] for i in cal_idx], codes[cal_idx], codes[fit_idx])
-        return self
+        self.n_train_tokens_ = sum(len(d) for c in per_class for d in c)
+        return _Prepared(
+            source,
+            per_class,
+            valid_docs,
+            eval_codes,
+            warm,
+            [docs[i] for i in cal_idx],
+            codes[cal_idx],
+            codes[fit_idx],
+        )
 
-    def _fit_language_models(self, source, per_class, valid_docs, valid_codes, warm):
-        """One language model per class, fine-tuned on that class's texts; after a
-        Ctrl-C the classes not reached keep their starting weights."""
+    def _new_language_models(self, source: dict[str, Any] | None) -> list[LMModel]:
+        """One language model per class, each from the starting encoder (or random
+        weights)."""
         state = None
         if source is not None:
             state = _match_embeddings(
                 source["state"], source["itos"], self.vocab_.itos_
             )
+        lms = []
+        for _ in self.classes_:
+            encoder = _new_encoder(
+                len(self.vocab_), self.encoder_config_, _LM_DROPS, self.drop_mult
+            )
+            if state is not None:
+                encoder.load_state_dict(state)
+            lms.append(LMModel(encoder, output_p=_LM_OUTPUT_P * self.drop_mult))
+        return lms
+
+    def _fit_language_models(self, source, per_class, valid_docs, valid_codes, warm):
+        """One language model per class, fine-tuned on that class's texts; after a
+        Ctrl-C the classes not reached keep their starting weights."""
         if warm:
             lms = list(self.module_.lms)
         else:
-            lms = []
-            for _ in self.classes_:
-                encoder = _new_encoder(
-                    len(self.vocab_), self.encoder_config_, _LM_DROPS, self.drop_mult
-                )
-                if state is not None:
-                    encoder.load_state_dict(state)
-                lms.append(LMModel(encoder, output_p=_LM_OUTPUT_P * self.drop_mult))
+            lms = self._new_language_models(source)
             cells = self.batch_size * len(self.vocab_)
             self.module_ = ClassConditionalLM(
                 lms, window=max(16, min(256, _SCORE_CELLS // cells))

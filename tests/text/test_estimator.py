@@ -362,6 +362,20 @@ def test_finder_warm_start_and_early_stopping():
     assert stopped.n_epochs_ < 30 and "valid_loss" in stopped.history_
 
 
+@pytest.mark.parametrize("lm_epochs, freeze_epochs", [(0, 1), (1, 1), (1, 0)])
+def test_lr_find_is_the_sweep_that_lr_none_runs_in_fit(lm_epochs, freeze_epochs):
+    X, y = reviews(60)
+    params = {"lr": None, "lm_lr": 1e-2, "lm_epochs": lm_epochs, "epochs": 1}
+    est = clf(**params, freeze_epochs=freeze_epochs, lm_batch_size=8, bptt=16)
+    sweep = est.lr_find(X, y)
+    assert not hasattr(est, "module_")  # the estimator itself stays unfitted
+    fitted = est.fit(X, y)
+    # With an LM stage, its sweep is the head-only first stage of the classifier.
+    assert sweep.lrs == fitted.lr_find_.lrs
+    assert sweep.losses == fitted.lr_find_.losses
+    assert sweep.suggestion == fitted.lr_ and np.isfinite(sweep.suggestion)
+
+
 def test_language_model_with_the_finder(corpus):
     lm = LanguageModel(lr=None, epochs=1, batch_size=8, bptt=16, min_freq=1, **TINY)
     lm.fit(corpus)

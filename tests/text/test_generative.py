@@ -178,6 +178,21 @@ def test_pretrained_start_first_epoch_trains_only_embedding_and_decoder(tmp_path
         assert not torch.equal(emb[0], emb[1])  # each class moved its own vectors
 
 
+def test_lr_find_is_the_sweep_that_lr_none_runs_in_fit(tmp_path):
+    corpus = reviews(120, seed=1)[0]
+    LanguageModel(
+        epochs=1, batch_size=8, bptt=16, min_freq=1, random_state=0, **TINY
+    ).fit(corpus).save_encoder(tmp_path / "enc.pt")
+    texts, labels = reviews(80, seed=2)
+    for source in (None, tmp_path / "enc.pt"):
+        est = gen(language_model=source, lr=None, epochs=1)
+        sweep = est.lr_find(texts, labels)
+        assert not hasattr(est, "module_")  # the estimator itself stays unfitted
+        est.fit(texts, labels)
+        assert sweep.lrs == est.lr_find_.lrs and sweep.losses == est.lr_find_.losses
+        assert sweep.suggestion == est.lr_ and np.isfinite(est.lr_)
+
+
 def test_warm_start_trains_further_and_recalibrates():
     texts, labels = reviews(80, seed=2)
     est = gen(epochs=1, warm_start=True).fit(texts, labels)
