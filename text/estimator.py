@@ -1022,6 +1022,7 @@ device, verbose, warm_start, amp, callbacks
         ``validation_fraction``); ``unlabelled`` adds texts to the language-model
         fine-tuning only.
         """
+        self._check_params()  # before _seeded reads random_state and device
         with self._seeded():
             train, valid, pretrained, warm = self._prepare_fit(
                 X, y, eval_set, unlabelled
@@ -1039,6 +1040,7 @@ device, verbose, warm_start, amp, callbacks
         ``freeze_epochs > 0``, otherwise all layers). Keyword arguments go to
         :func:`deepfit.lr_find`; ``.plot()`` on the result shows the curve."""
         est = clone(self)
+        est._check_params()
         with est._seeded():
             train, _, pretrained, _ = est._prepare_fit(X, y, None, unlabelled)
             learner = est._make_learner()
@@ -1051,10 +1053,9 @@ device, verbose, warm_start, amp, callbacks
     def _prepare_fit(
         self, X: Any, y: Any, eval_set: Any, unlabelled: Any
     ) -> tuple[SortishBatches, SortishBatches | None, bool, bool]:
-        """Everything ``fit`` does before training the classifier: checks, tokens,
-        vocabulary, steps 1-2; returns the classification batches, whether the encoder
-        was (pre)trained, and whether this is a warm start."""
-        self._check_params()
+        """Everything ``fit`` does before training the classifier (after the parameter
+        checks): tokens, vocabulary, steps 1-2. Returns the classification batches,
+        whether the encoder was (pre)trained, and whether this is a warm start."""
         texts = _as_texts(X, self.text_col)
         if not texts:
             raise ValueError("X holds no texts")

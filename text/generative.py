@@ -299,6 +299,7 @@ callbacks
     ) -> GenerativeTextClassifier:
         """Fit on texts ``X`` and one class per text ``y``; ``eval_set=(X_valid,
         y_valid)`` gives validation texts (otherwise ``validation_fraction``)."""
+        self._check_params()  # before _seeded reads random_state and device
         with self._seeded():
             p = self._prepare_fit(X, y, eval_set)
             self._fit_language_models(
@@ -314,6 +315,7 @@ callbacks
         from a pretrained model. Keyword arguments go to :func:`deepfit.lr_find`;
         ``.plot()`` on the result shows the curve."""
         est = clone(self)
+        est._check_params()
         with est._seeded():
             p = est._prepare_fit(X, y, None)
             lm = est._new_language_models(p.source)[0]
@@ -323,9 +325,8 @@ callbacks
             return learner.lr_find(train, **kwargs)
 
     def _prepare_fit(self, X: Any, y: Any, eval_set: Any) -> _Prepared:
-        """Everything ``fit`` does before training: checks, tokens, vocabulary, the
-        validation and calibration splits."""
-        self._check_params()
+        """Everything ``fit`` does before training (after the parameter checks):
+        tokens, vocabulary, the validation and calibration splits."""
         texts = _as_texts(X, self.text_col)
         if not texts:
             raise ValueError("X holds no texts")
