@@ -103,14 +103,24 @@ def _auc(model, valid) -> float:
     return float(roc_auc_score(valid.label == "positive", proba))
 
 
-def run_classifier(name, model, train, valid) -> dict:
+def _fit_and_score(model, train, valid) -> dict:
+    """Fit on the training reviews; accuracy, AUC and timings on the validation ones."""
     start = time.perf_counter()
     model.fit(train.text, train.label)
     seconds = time.perf_counter() - start
     t0 = time.perf_counter()
     acc = float(model.score(valid.text, valid.label))
     predict_s = time.perf_counter() - t0
-    auc = _auc(model, valid)
+    return {
+        "accuracy": acc,
+        "auc": _auc(model, valid),
+        "fit_s": seconds,
+        "predict_s": predict_s,
+    }
+
+
+def run_classifier(name, model, train, valid) -> dict:
+    scores = _fit_and_score(model, train, valid)
     n_tokens = sum(len(d) for d in model._encode(list(train.text)))
     clf_tokens = n_tokens  # one pass of the classifier over the training texts
     epochs = len(model.history_)
@@ -118,10 +128,7 @@ def run_classifier(name, model, train, valid) -> dict:
     clf_time = float(model.history_["time"].sum())
     row = {
         "model": name,
-        "accuracy": acc,
-        "auc": auc,
-        "fit_s": seconds,
-        "predict_s": predict_s,
+        **scores,
         "train_tokens": n_tokens,
         "clf_epochs": epochs,
         "lm_epochs": lm_epochs,
@@ -136,20 +143,12 @@ def run_classifier(name, model, train, valid) -> dict:
 
 
 def run_generative(part: str, model, train, valid, seed: int) -> dict:
-    start = time.perf_counter()
-    model.fit(train.text, train.label)
-    seconds = time.perf_counter() - start
-    t0 = time.perf_counter()
-    acc = float(model.score(valid.text, valid.label))
-    predict_s = time.perf_counter() - t0
+    scores = _fit_and_score(model, train, valid)
     row = {
         "model": f"({part}) generative: "
         + ("WikiText-2 LM -> " if part == "d" else "no pretraining, ")
         + f"one IMDB LM per class, seed {seed}",
-        "accuracy": acc,
-        "auc": _auc(model, valid),
-        "fit_s": seconds,
-        "predict_s": predict_s,
+        **scores,
         "lm_epochs": model.epochs,
         "lm_tokens_per_s": model.n_train_tokens_
         * model.epochs
