@@ -238,7 +238,6 @@ def main() -> None:
         "max_len": args.max_len,
         "drop_mult": args.drop_mult,
         "lm_batch_size": args.lm_batch_size,
-        "random_state": 0,
         "verbose": args.verbose,
         **sizes,
     }
@@ -263,7 +262,8 @@ def main() -> None:
             lm_epochs=0,
             epochs=args.scratch_epochs,
             lr=args.scratch_lr,
-            **{**common, "random_state": seed},
+            random_state=seed,
+            **common,
         )
         name = "(a) AWD-LSTM classifier, no pretraining"
         rows.append(run_classifier(f"{name}, seed {seed}", model, train, valid))
@@ -277,7 +277,8 @@ def main() -> None:
             lm_lr=args.lm_lr,
             epochs=args.epochs,
             lr=args.lr,
-            **{**common, "random_state": seed},
+            random_state=seed,
+            **common,
         )
         name = "(b) ULMFiT: WikiText-2 LM -> IMDB LM -> classifier"
         rows.append(run_classifier(f"{name}, seed {seed}", model, train, valid))

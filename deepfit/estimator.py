@@ -337,11 +337,14 @@ class NeuralEstimator(BaseEstimator):
             est.module_ = module
             return est._make_learner(module).lr_find(train, **kwargs)
 
-    def _predict_outputs(self, batches: Iterable) -> torch.Tensor:
-        """The network's outputs on ``batches``, in eval mode, as one CPU float tensor."""
+    def _predict_outputs(
+        self, batches: Iterable, module: nn.Module | None = None
+    ) -> torch.Tensor:
+        """The network's outputs on ``batches``, in eval mode, as one CPU float tensor;
+        ``module`` (default ``module_``) is what is called on each batch's inputs."""
         check_is_fitted(self)
         device = self._device()
-        module = self.module_
+        module = self.module_ if module is None else module
         if next(module.parameters()).device != device:
             module.to(device)
         module.eval()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from deepfit import Callback, LRFinderResult, NeuralEstimator
 from deepfit.schedules import Schedule
@@ -92,6 +92,17 @@ class _Prepared(NamedTuple):
     cal_docs: list[np.ndarray]
     cal_codes: np.ndarray
     fit_codes: np.ndarray  # the classes of the language models' documents
+
+
+class _LogLikelihoods(nn.Module):
+    """``module.log_likelihoods`` as a forward pass (for the engine's prediction loop)."""
+
+    def __init__(self, module: ClassConditionalLM) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.module.log_likelihoods(tokens, lengths)
 
 
 class GenerativeTextClassifier(_TextMixin, ClassifierMixin, NeuralEstimator):
@@ -460,34 +471,19 @@ callbacks
     def _score(self, docs: list[np.ndarray], calibrated: bool) -> torch.Tensor:
         """Calibrated logits, or the raw log-likelihoods, ``(len(docs), n_classes)``,
         in the order of ``docs``."""
-        n_classes = len(self.classes_)
         if not docs:
-            return torch.zeros((0, n_classes))
-        device = self._device()
+            return torch.zeros((0, len(self.classes_)))
         batches = SortishBatches(
             docs,
             batch_size=self.batch_size,
             pad_idx=self.vocab_.stoi_[PAD],
             max_len=self.max_len,
-            device=device,
+            device=self._device(),
         )
-        module = self.module_.to(device).eval()
-        ctx = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.amp and device.type == "cuda"
-            else contextlib.nullcontext()
-        )
-        outs = []
-        with torch.inference_mode(), ctx:
-            for ((ids, lengths),) in batches:
-                out = (
-                    module(ids, lengths)
-                    if calibrated
-                    else module.log_likelihoods(ids, lengths)
-                )
-                outs.append(out.float().cpu())
-        result = torch.empty((len(docs), n_classes))
-        result[torch.as_tensor(batches.order)] = torch.cat(outs)
+        module = self.module_ if calibrated else _LogLikelihoods(self.module_)
+        out = self._predict_outputs(batches, module)
+        result = torch.empty_like(out)
+        result[torch.as_tensor(batches.order)] = out  # batches run longest first
         return result
 
     def _texts_docs(self, X: Any) -> list[np.ndarray]:
