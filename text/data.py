@@ -140,6 +140,15 @@ class SortishBatches:
     length, longest first, and :attr:`order` maps the batches' rows back to the input
     order.
 
+    With ``crop`` (training only), every epoch each text is replaced by a random
+    contiguous span of its tokens: the first token (``xxbos``) and, of the rest, a span
+    whose length is drawn uniformly between ``crop`` and all of it (at least
+    ``MIN_CROP`` tokens, or the whole text when it is shorter), at a random place. The
+    label stays the text's. A classifier that sees a different part of each review every
+    epoch cannot fit the labels by recognising whole reviews; it has to read what the
+    parts say. Texts are cut to ``max_len`` before they are cropped, as they are read at
+    prediction time.
+
     Parameters
     ----------
     seqs : sequence of 1-D int arrays
@@ -152,7 +161,11 @@ class SortishBatches:
     shuffle : bool, default=False
     generator : torch.Generator, optional
     device : str or torch.device, optional
+    crop : float in (0, 1], optional
+        The shortest share of a text that a training crop keeps; needs ``shuffle``.
     """
+
+    MIN_CROP = 20
 
     def __init__(
         self,
@@ -165,10 +178,15 @@ class SortishBatches:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         device: str | torch.device | None = None,
+        crop: float | None = None,
     ) -> None:
+        if crop is not None and not (0 < crop <= 1 and shuffle):
+            raise ValueError(
+                f"crop must be in (0, 1] and needs shuffle=True, got crop={crop!r}"
+            )
         self.seqs, self.y = list(seqs), y
         self.batch_size, self.pad_idx, self.max_len = int(batch_size), pad_idx, max_len
-        self.shuffle, self.generator = shuffle, generator
+        self.shuffle, self.generator, self.crop = shuffle, generator, crop
         self.device = torch.device(device) if device is not None else None
         self.lengths = np.array([len(s) for s in self.seqs])
         if max_len is not None:
@@ -179,7 +197,22 @@ class SortishBatches:
     def __len__(self) -> int:
         return math.ceil(len(self.seqs) / self.batch_size)
 
-    def _batches(self) -> list[np.ndarray]:
+    def _crops(self) -> list[np.ndarray]:
+        """This epoch's crop of every text (see the class docstring)."""
+        n = len(self.seqs)
+        share = self.crop + (1 - self.crop) * torch.rand(n, generator=self.generator)
+        place = torch.rand(n, generator=self.generator)
+        out = []
+        for s, sh, pl in zip(self.seqs, share.tolist(), place.tolist(), strict=True):
+            if self.max_len is not None and len(s) > self.max_len:
+                s = np.concatenate([s[:1], s[len(s) - self.max_len + 1 :]])
+            body = len(s) - 1
+            keep = max(min(body, self.MIN_CROP), round(body * sh))
+            start = 1 + int(pl * (body - keep + 1))  # uniform over the places it fits
+            out.append(np.concatenate([s[:1], s[start : start + keep]]))
+        return out
+
+    def _batches(self, lengths: np.ndarray) -> list[np.ndarray]:
         bs = self.batch_size
         if not self.shuffle:
             return [self.order[i : i + bs] for i in range(0, len(self.order), bs)]
@@ -187,7 +220,7 @@ class SortishBatches:
         chunk = bs * 50
         idx = np.concatenate(
             [
-                c[np.argsort(-self.lengths[c], kind="stable")]
+                c[np.argsort(-lengths[c], kind="stable")]
                 for c in (perm[i : i + chunk] for i in range(0, len(perm), chunk))
             ]
         )
@@ -196,14 +229,18 @@ class SortishBatches:
         return [batches[i] for i in order]
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        for rows in self._batches():
-            ids, lengths = pad_batch(
-                [self.seqs[i] for i in rows], self.pad_idx, self.max_len
+        seqs, lengths = self.seqs, self.lengths
+        if self.crop is not None:
+            seqs = self._crops()
+            lengths = np.array([len(s) for s in seqs])
+        for rows in self._batches(lengths):
+            ids, lengths_b = pad_batch(
+                [seqs[i] for i in rows], self.pad_idx, self.max_len
             )
             if self.device is not None:
-                ids, lengths = ids.to(self.device), lengths.to(self.device)
+                ids, lengths_b = ids.to(self.device), lengths_b.to(self.device)
             if self.y is None:
-                yield ((ids, lengths),)
+                yield ((ids, lengths_b),)
             else:
                 yb = self.y[torch.as_tensor(rows)]
-                yield (ids, lengths), (yb.to(self.device) if self.device else yb)
+                yield (ids, lengths_b), (yb.to(self.device) if self.device else yb)

@@ -100,3 +100,76 @@ def test_unshuffled_batches_run_longest_first_and_order_maps_back():
     rows = [lengths.tolist() for ((_, lengths),) in batches]
     assert rows == [[9, 5], [3, 1]]
     assert batches.order.tolist() == [1, 3, 0, 2]
+
+
+def _crop_batches(seqs, **kw):
+    return SortishBatches(
+        seqs,
+        torch.arange(len(seqs)),
+        batch_size=8,
+        pad_idx=1,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+        **kw,
+    )
+
+
+def test_crops_are_contiguous_spans_after_bos_new_every_epoch():
+    rng = np.random.default_rng(0)
+    # Text i: xxbos (2), then the ids 1000 * (i + 1) + 0 .. n - 1.
+    sizes = rng.integers(0, 300, 60)
+    seqs = [np.r_[2, 1000 * (i + 1) + np.arange(n)] for i, n in enumerate(sizes)]
+    batches = _crop_batches(seqs, crop=0.25)
+    spans = []
+    for _ in range(3):
+        epoch = {}
+        for (ids, lengths), yb in batches:
+            for row, n, i in zip(
+                ids.tolist(), lengths.tolist(), yb.tolist(), strict=True
+            ):
+                body = sizes[i]
+                assert row[0] == 2 and all(t == 1 for t in row[n:])
+                span = np.array(row[1:n], dtype=int) - 1000 * (i + 1)
+                # One contiguous stretch of the text, of at least a quarter of it (or
+                # MIN_CROP tokens, or all of a shorter text).
+                assert len(span) >= min(body, max(round(0.25 * body), 20))
+                if body == 0:
+                    assert len(span) == 0
+                    epoch[i] = (0, 0)
+                    continue
+                start = int(span[0])
+                assert np.array_equal(span, np.arange(start, start + len(span)))
+                assert 0 <= start and span[-1] < body
+                epoch[i] = (start, len(span))
+        assert sorted(epoch) == list(range(60))  # every text once per epoch
+        spans.append(epoch)
+    long = [i for i in range(60) if sizes[i] > 100]
+    assert any(spans[0][i] != spans[1][i] for i in long)  # new crops each epoch
+    starts = [spans[0][i][0] for i in long]
+    lens = [spans[0][i][1] / sizes[i] for i in long]
+    assert min(starts) == 0 or max(starts) > 50  # crops fall anywhere in the text
+    assert min(lens) < 0.5 and max(lens) > 0.9  # and their lengths vary
+
+
+def test_crops_are_reproducible_and_cut_to_max_len_first():
+    seqs = [np.r_[2, np.arange(10, 10 + n)] for n in (40, 400, 90)]
+    a = [ids.tolist() for (ids, _), _ in _crop_batches(seqs, crop=0.5, max_len=50)]
+    b = [ids.tolist() for (ids, _), _ in _crop_batches(seqs, crop=0.5, max_len=50)]
+    assert a == b
+    for row in (r for batch in a for r in batch):
+        real = [t for t in row if t != 1]
+        assert len(real) <= 50
+        # The 400-token text is read as prediction reads it: its last 49 tokens.
+        if real[-1] > 100:
+            assert real[1] >= 10 + 400 - 49
+
+
+def test_crop_needs_training_batches_and_a_share():
+    import pytest
+
+    seqs = [np.arange(5)]
+    with pytest.raises(ValueError, match="crop"):
+        SortishBatches(seqs, batch_size=2, pad_idx=1, crop=0.5)  # no shuffle
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="crop"):
+            SortishBatches(seqs, batch_size=2, pad_idx=1, shuffle=True, crop=bad)
