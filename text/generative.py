@@ -154,6 +154,9 @@ class GenerativeTextClassifier(_TextMixin, ClassifierMixin, NeuralEstimator):
     identity_init : bool, default=False
     text_col : str or None, default=None
     n_jobs : int or None, default=None
+    backwards : bool, default=False
+        Read texts from the end to the start (ULMFiT's backward model). Ignored when a
+        language model is given (its direction is used).
     epochs : int, default=2
         Fine-tuning epochs of each class's language model; with a pretrained model the
         first trains only the embedding and decoder, at twice ``lr``.
@@ -176,6 +179,7 @@ callbacks
     classes_ : ndarray
     vocab_ : Vocab
     level_ : str
+    backwards_ : bool
     module_ : ClassConditionalLM
         ``module_.lms[k]`` is the language model of ``classes_[k]``; ``module_.scale``
         and ``module_.offset`` the calibration.
@@ -215,6 +219,7 @@ callbacks
         identity_init: bool = False,
         text_col: str | None = None,
         n_jobs: int | None = None,
+        backwards: bool = False,
         *,
         epochs: int = 2,
         lr: float | None = 1e-2,
@@ -259,6 +264,7 @@ callbacks
         self.identity_init = identity_init
         self.text_col = text_col
         self.n_jobs = n_jobs
+        self.backwards = backwards
 
     # ---- checks ---------------------------------------------------------------------
 
@@ -351,17 +357,17 @@ callbacks
             eval_codes = self._targets(eval_set[1], len(eval_texts), False).numpy()
         if not warm:
             self.history_ = None
-        source, level = (
-            (None, self.level_)
+        source, level, backwards = (
+            (None, self.level_, self.backwards_)
             if warm
-            else _encoder_source(self.language_model, self.level)
+            else _encoder_source(self.language_model, self.level, self.backwards)
         )
-        self.level_ = level
+        self.level_, self.backwards_ = level, bool(backwards)
         tokens = self._tokenizer(level)(texts)
         if not warm:
             self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(tokens)
             self.encoder_config_ = source["config"] if source else _encoder_config(self)
-        docs = [self.vocab_.encode(t) for t in tokens]
+        docs = self._docs(tokens)
         valid_docs = None if eval_texts is None else self._encode(eval_texts)
         if valid_docs is None:
             train_idx, valid_idx = self._validation_split(len(docs), codes)

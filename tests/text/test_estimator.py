@@ -206,6 +206,7 @@ def test_ulmfit_gradual_unfreezing_schedule(lm):
         lm_epochs=1,
         epochs=1,
         lr=1e-2,
+        lr_ratio=2.6,  # ULMFiT's discriminative rates (the default is 1)
         batch_size=16,
         random_state=0,
         callbacks=[rec],
@@ -327,6 +328,9 @@ def test_bad_input_is_a_clear_error(X, y, error, match):
         ({"language_model": 3}, "language_model"),
         ({"language_model": LanguageModel()}, "unfitted LanguageModel"),
         ({"max_len": 0}, "max_len"),
+        ({"crop": 0}, "crop"),
+        ({"crop": 1.5}, "crop"),
+        ({"lr_ratio": 0}, "lr_ratio"),
     ],
 )
 def test_bad_parameters_fail_before_training(params, match):
@@ -396,3 +400,74 @@ def test_character_level_classifier_and_language_model_level_carries_over(tmp_pa
         language_model=tmp_path / "char.pt", lm_epochs=0, epochs=1, **TINY
     )
     assert from_file.fit(X, y).level_ == "char"
+
+
+def test_backwards_language_model_reads_texts_from_the_end(tmp_path):
+    # "omega" always comes right after "alpha"; what comes before "alpha" is random.
+    rng = np.random.default_rng(0)
+    texts = [
+        " ".join([*rng.choice(FILLER, 3), "alpha", "omega", *rng.choice(FILLER, 3)])
+        for _ in range(150)
+    ]
+    params = {"epochs": 4, "batch_size": 8, "bptt": 16, "min_freq": 1, **TINY}
+    lm = LanguageModel(backwards=True, random_state=0, lr=2e-2, **params).fit(texts)
+    ids = lm._encode(["the film plot"])[0]
+    assert lm.vocab_.decode(ids) == ["xxbos", "plot", "film", "the"]
+    # Read backwards, "alpha" is the one word that can precede "omega"; the continuation
+    # is written before the prompt.
+    assert lm.generate("omega", n_words=1, temperature=0).split() == ["alpha", "omega"]
+    assert lm.generate("alpha omega", n_words=3, random_state=0).endswith("alpha omega")
+    # The direction travels with the encoder file and is checked when loading.
+    lm.save_encoder(tmp_path / "bwd.pt")
+    X, y = reviews(60)
+    model = TextClassifier(
+        language_model=tmp_path / "bwd.pt", lm_epochs=0, epochs=1, **TINY
+    ).fit(X, y)
+    assert model.backwards_ and model.vocab_.decode(model._encode(["a film"])[0]) == [
+        "xxbos",
+        "film",
+        "a",
+    ]
+    forward = LanguageModel(random_state=0, **params).fit(texts)
+    assert not forward.backwards_
+    with pytest.raises(ValueError, match="reads texts backwards, this model forwards"):
+        forward.load_encoder(tmp_path / "bwd.pt")
+
+
+def test_backwards_classifier_learns_generated_reviews():
+    X, y = reviews(200)
+    Xt, yt = reviews(100, seed=5)
+    model = clf(epochs=8, backwards=True).fit(X, y)
+    assert model.backwards_ and model.score(Xt, yt) > 0.9
+
+
+class BatchLengths(Callback):
+    def __init__(self) -> None:
+        self.train: list[list[int]] = []
+
+    def after_batch(self, learn) -> None:  # training batches only
+        self.train.append(learn.xb[1].tolist())
+
+
+def test_classifier_trains_on_crops_and_predicts_whole_texts():
+    # Long generated reviews: the label word is somewhere among 60 to 100 fillers.
+    rng = np.random.default_rng(0)
+    X, y = [], []
+    for i in range(80):
+        words = list(rng.choice(FILLER, size=int(rng.integers(60, 100))))
+        words.insert(int(rng.integers(0, len(words))), GOOD[0] if i % 2 else BAD[0])
+        X.append(" ".join(words))
+        y.append(i % 2)
+    full = clf(crop=None, epochs=1).fit(X, y)
+    whole = sorted(len(d) for d in full._encode(X))
+    rec = BatchLengths()
+    model = clf(crop=0.2, epochs=2, callbacks=[rec]).fit(X, y)
+    seen = sorted(n for batch in rec.train[-5:] for n in batch)  # the last epoch
+    assert len(seen) == 80 and max(seen) <= whole[-1]
+    assert np.mean(seen) < 0.8 * np.mean(whole)  # crops are shorter than the texts
+    assert min(seen) >= 1 + 20  # but keep xxbos and at least MIN_CROP tokens
+    # Prediction reads whole texts: the predicted batches are the texts' own lengths.
+    batches = model._clas_batches(model._encode(X), None, shuffle=False)
+    assert batches.crop is None
+    lengths = sorted(int(n) for ((_, ls),) in batches for n in ls)
+    assert lengths == whole

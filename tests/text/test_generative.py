@@ -178,6 +178,27 @@ def test_pretrained_start_first_epoch_trains_only_embedding_and_decoder(tmp_path
         assert not torch.equal(emb[0], emb[1])  # each class moved its own vectors
 
 
+def test_backwards_models_read_texts_from_the_end(tmp_path):
+    texts, labels = reviews(160, seed=0)
+    est = gen(backwards=True).fit(texts, labels)
+    assert est.backwards_
+    assert est.vocab_.decode(est._encode(["the film was"])[0]) == [
+        "xxbos",
+        "was",
+        "film",
+        "the",
+    ]
+    Xt, yt = reviews(60, seed=3)
+    assert est.score(Xt, yt) > 0.9
+    # A backwards language model's direction carries over.
+    lm = LanguageModel(
+        backwards=True, epochs=1, batch_size=8, bptt=16, min_freq=1, **TINY
+    ).fit(texts)
+    lm.save_encoder(tmp_path / "bwd.pt")
+    from_file = gen(language_model=tmp_path / "bwd.pt", epochs=1).fit(texts, labels)
+    assert from_file.backwards_
+
+
 def test_lr_find_is_the_sweep_that_lr_none_runs_in_fit(tmp_path):
     corpus = reviews(120, seed=1)[0]
     LanguageModel(
