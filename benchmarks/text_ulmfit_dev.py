@@ -1,0 +1,143 @@
+"""Choosing ULMFiT's settings without the official validation reviews: 4-fold
+cross-validation on the IMDB sample's 800 training reviews.
+
+    python -m benchmarks.text_ulmfit_dev [--threads N] [--folds 0 1 2 3] \\
+        --config name '{"crop": null, "lr_ratio": 2.6}' [--config ...]
+
+The 800 training reviews are cut into 4 stratified folds (seed 0); each fold's 200
+reviews are scored by a ``TextClassifier`` fitted on the other 600, from the cached
+WikiText-2 encoder of ``benchmarks.text_imdb`` (run that first). A config is a JSON
+object of ``TextClassifier`` parameters laid over this benchmark's base, which is
+``text_imdb`` (b)'s setting (sizes 200/400/2, ``drop_mult=0.3``, ``max_len=400``, 2
+language-model epochs, 12 final epochs at ``lr=2e-2``, ``lr_ratio=1``, ``crop=0.1``).
+The TF-IDF baseline of ``text_imdb`` (c) on the same folds is the reference. The 200
+official validation reviews are not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from benchmarks._common import data_dir, md_table, save
+from benchmarks.text_imdb import CACHE
+from text import TextClassifier
+from text.demo import tfidf_baseline
+
+BASE = {
+    "emb_size": 200,
+    "hidden_size": 400,
+    "n_layers": 2,
+    "drop_mult": 0.3,
+    "max_len": 400,
+    "lm_epochs": 2,
+    "lm_lr": 5e-3,
+    "epochs": 12,
+    "lr": 2e-2,
+    "lr_ratio": 1.0,
+    "crop": 0.1,
+}
+
+
+def _score(model, valid: pd.DataFrame) -> tuple[float, float]:
+    proba = model.predict_proba(valid.text)[:, list(model.classes_).index("positive")]
+    y = (valid.label == "positive").to_numpy()
+    return float(((proba > 0.5) == y).mean()), float(roc_auc_score(y, proba))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--config",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "JSON"),
+        help="a name and TextClassifier parameters over the base (repeatable)",
+    )
+    args = p.parse_args()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = data_dir()
+    if data is None or not CACHE.exists():
+        raise SystemExit(
+            "needs ../shared/data (or DEEPFIT_DATA) and the cached WikiText-2 encoder: "
+            "run python -m benchmarks.text_imdb --only pretrain first"
+        )
+    df = pd.read_csv(data / "imdb-sample" / "texts.csv")
+    train = df[~df.is_valid].reset_index(drop=True)
+    folds = list(
+        StratifiedKFold(4, shuffle=True, random_state=0).split(train.text, train.label)
+    )
+    configs = [("base", {})] + [(n, json.loads(c)) for n, c in args.config or []]
+    rows = []
+    for name, config in [("TF-IDF (c)", None), *configs]:
+        for k in args.folds:
+            fit, valid = train.iloc[folds[k][0]], train.iloc[folds[k][1]]
+            start = time.perf_counter()
+            if config is None:
+                model = tfidf_baseline().fit(fit.text, fit.label)
+            else:
+                model = TextClassifier(
+                    language_model=CACHE,
+                    random_state=args.seed,
+                    verbose=0,
+                    **{**BASE, **config},
+                ).fit(fit.text, fit.label)
+            seconds = time.perf_counter() - start
+            acc, auc = _score(model, valid)
+            rows.append(
+                {
+                    "config": name,
+                    "fold": k,
+                    "accuracy": acc,
+                    "auc": auc,
+                    "fit_s": seconds,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    frame = pd.DataFrame(rows)
+    summary = (
+        frame.groupby("config", sort=False)
+        .agg(
+            accuracy=("accuracy", "mean"), auc=("auc", "mean"), fit_s=("fit_s", "mean")
+        )
+        .reset_index()
+    )
+    summary["settings"] = [
+        "" if n.startswith("TF-IDF") else json.dumps(dict(configs)[n])
+        for n in summary["config"]
+    ]
+    per_fold = frame.pivot(index="config", columns="fold", values="accuracy")
+    summary["accuracy by fold"] = [
+        " / ".join(f"{a:.3f}" for a in per_fold.loc[n]) for n in summary["config"]
+    ]
+    records = summary.to_dict("records")
+    table = md_table(
+        records,
+        ["config", "settings", "accuracy by fold", "accuracy", "auc", "fit_s"],
+    )
+    print(table)
+    payload = {
+        "rows": rows,
+        "summary": records,
+        "base": BASE,
+        "folds": args.folds,
+        "seed": args.seed,
+    }
+    names = "_".join(n for n, _ in configs[1:]) or "base"
+    save(f"text_ulmfit_dev_{names}"[:80], payload, table)
+
+
+if __name__ == "__main__":
+    main()
