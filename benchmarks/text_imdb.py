@@ -110,30 +110,41 @@ def pretrain(args, data, backwards: bool = False) -> dict:
     return meta
 
 
-def _auc(model, valid) -> float:
-    """Area under the ROC curve of the positive class's probability."""
-    proba = model.predict_proba(valid.text)[:, list(model.classes_).index("positive")]
-    return float(roc_auc_score(valid.label == "positive", proba))
+def scores(classes, proba: np.ndarray, valid: pd.DataFrame) -> dict:
+    """Accuracy and area under the ROC curve of the positive class, from the
+    probabilities of ``classes`` on the validation reviews."""
+    classes = list(classes)
+    pred = np.asarray(classes)[proba.argmax(1)]
+    return {
+        "accuracy": float((pred == valid.label.to_numpy()).mean()),
+        "auc": float(
+            roc_auc_score(
+                valid.label == "positive", proba[:, classes.index("positive")]
+            )
+        ),
+    }
 
 
-def _fit_and_score(model, train, valid) -> dict:
-    """Fit on the training reviews; accuracy, AUC and timings on the validation ones."""
+def _fit_and_score(model, train, valid) -> tuple[dict, np.ndarray]:
+    """Fit on the training reviews; accuracy, AUC and timings on the validation ones,
+    and the validation probabilities."""
     start = time.perf_counter()
     model.fit(train.text, train.label)
     seconds = time.perf_counter() - start
     t0 = time.perf_counter()
-    acc = float(model.score(valid.text, valid.label))
+    proba = model.predict_proba(valid.text)
     predict_s = time.perf_counter() - t0
     return {
-        "accuracy": acc,
-        "auc": _auc(model, valid),
+        **scores(model.classes_, proba, valid),
         "fit_s": seconds,
         "predict_s": predict_s,
-    }
+    }, proba
 
 
-def run_classifier(name, model, train, valid) -> dict:
-    scores = _fit_and_score(model, train, valid)
+def run_classifier(name, model, train, valid) -> tuple[dict, np.ndarray]:
+    """The benchmark row of a fitted ``TextClassifier`` and its validation
+    probabilities."""
+    result, proba = _fit_and_score(model, train, valid)
     n_tokens = sum(len(d) for d in model._encode(list(train.text)))
     clf_tokens = n_tokens  # one pass of the classifier over the training texts
     epochs = len(model.history_)
@@ -141,7 +152,7 @@ def run_classifier(name, model, train, valid) -> dict:
     clf_time = float(model.history_["time"].sum())
     row = {
         "model": name,
-        **scores,
+        **result,
         "train_tokens": n_tokens,
         "clf_epochs": epochs,
         "lm_epochs": lm_epochs,
@@ -152,22 +163,18 @@ def run_classifier(name, model, train, valid) -> dict:
             n_tokens * lm_epochs / float(model.lm_history_["time"].sum())
         )
     print(json.dumps(row))
-    return row
+    return row, proba
 
 
-def run_bidirectional(forward, backward, forward_row, train, valid, seed) -> dict:
+def run_bidirectional(forward_row, forward_proba, backward, train, valid, seed) -> dict:
     """ULMFiT's bidirectional classifier: the backward model fitted like the forward
     one, their probabilities averaged."""
-    back = run_classifier(
+    back, back_proba = run_classifier(
         f"(f) backward model alone, seed {seed}", backward, train, valid
     )
-    proba = (forward.predict_proba(valid.text) + backward.predict_proba(valid.text)) / 2
-    pos = list(forward.classes_).index("positive")
-    pred = forward.classes_[proba.argmax(1)]
     row = {
         "model": f"(f) ULMFiT forward + backward, probabilities averaged, seed {seed}",
-        "accuracy": float((pred == valid.label.to_numpy()).mean()),
-        "auc": float(roc_auc_score(valid.label == "positive", proba[:, pos])),
+        **scores(backward.classes_, (forward_proba + back_proba) / 2, valid),
         "fit_s": forward_row["fit_s"] + back["fit_s"],
         "predict_s": forward_row["predict_s"] + back["predict_s"],
         "forward_accuracy": forward_row["accuracy"],
@@ -181,12 +188,12 @@ def run_bidirectional(forward, backward, forward_row, train, valid, seed) -> dic
 
 
 def run_generative(part: str, model, train, valid, seed: int) -> dict:
-    scores = _fit_and_score(model, train, valid)
+    result, _ = _fit_and_score(model, train, valid)
     row = {
         "model": f"({part}) generative: "
         + ("WikiText-2 LM -> " if part == "d" else "no pretraining, ")
         + f"one IMDB LM per class, seed {seed}",
-        **scores,
+        **result,
         "lm_epochs": model.epochs,
         "lm_tokens_per_s": model.n_train_tokens_
         * model.epochs
@@ -289,12 +296,11 @@ def main() -> None:
         # C picked by 5-fold cross-validation on the training reviews only.
         baseline = tfidf_baseline().fit(train.text, train.label)
         seconds = time.perf_counter() - start
-        acc = float(baseline.score(valid.text, valid.label))
+        proba = baseline.predict_proba(valid.text)
         rows.append(
             {
                 "model": "(c) TF-IDF 1-2 grams + LogisticRegression",
-                "accuracy": acc,
-                "auc": _auc(baseline, valid),
+                **scores(baseline.classes_, proba, valid),
                 "fit_s": seconds,
             }
         )
@@ -310,7 +316,7 @@ def main() -> None:
             **common,
         )
         name = "(a) AWD-LSTM classifier, no pretraining"
-        rows.append(run_classifier(f"{name}, seed {seed}", model, train, valid))
+        rows.append(run_classifier(f"{name}, seed {seed}", model, train, valid)[0])
     meta = bwd_meta = None
     if {"b", "d", "f", "pretrain"} & set(args.only):
         meta = pretrain(args, data)
@@ -328,12 +334,12 @@ def main() -> None:
     for seed in range(args.seeds) if {"b", "f"} & set(args.only) else ():
         model = TextClassifier(language_model=CACHE, random_state=seed, **ulmfit)
         name = "(b) ULMFiT: WikiText-2 LM -> IMDB LM -> classifier"
-        forward = run_classifier(f"{name}, seed {seed}", model, train, valid)
+        forward, proba = run_classifier(f"{name}, seed {seed}", model, train, valid)
         if "b" in args.only:
             rows.append(forward)
         if "f" in args.only:
             back = TextClassifier(language_model=CACHE_BWD, random_state=seed, **ulmfit)
-            rows.append(run_bidirectional(model, back, forward, train, valid, seed))
+            rows.append(run_bidirectional(forward, proba, back, train, valid, seed))
     for part in ("d", "e"):
         for seed in range(args.seeds) if part in args.only else ():
             # (e) is (d) from random weights of the same sizes: what pretraining adds.

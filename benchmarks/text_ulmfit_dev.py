@@ -23,11 +23,10 @@ import warnings
 
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from benchmarks._common import data_dir, md_table, save
-from benchmarks.text_imdb import CACHE
+from benchmarks.text_imdb import CACHE, scores
 from text import TextClassifier
 from text.demo import tfidf_baseline
 
@@ -44,12 +43,6 @@ BASE = {
     "lr_ratio": 1.0,
     "crop": 0.1,
 }
-
-
-def _score(model, valid: pd.DataFrame) -> tuple[float, float]:
-    proba = model.predict_proba(valid.text)[:, list(model.classes_).index("positive")]
-    y = (valid.label == "positive").to_numpy()
-    return float(((proba > 0.5) == y).mean()), float(roc_auc_score(y, proba))
 
 
 def main() -> None:
@@ -95,13 +88,12 @@ def main() -> None:
                     **{**BASE, **config},
                 ).fit(fit.text, fit.label)
             seconds = time.perf_counter() - start
-            acc, auc = _score(model, valid)
+            result = scores(model.classes_, model.predict_proba(valid.text), valid)
             rows.append(
                 {
                     "config": name,
                     "fold": k,
-                    "accuracy": acc,
-                    "auc": auc,
+                    **result,
                     "fit_s": seconds,
                 }
             )

@@ -111,6 +111,12 @@ class LMBatches:
             i += length
 
 
+def _kept_from(n: int, max_len: int | None) -> int:
+    """Index of the first token after ``xxbos`` that a text of ``n`` tokens keeps when
+    it is cut to ``max_len`` (its last ``max_len - 1`` tokens)."""
+    return 1 if max_len is None or n <= max_len else n - max_len + 1
+
+
 def pad_batch(
     seqs: Sequence[np.ndarray], pad_idx: int, max_len: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,7 +126,7 @@ def pad_batch(
         seqs = [
             s
             if len(s) <= max_len
-            else np.concatenate([s[:1], s[len(s) - max_len + 1 :]])
+            else np.concatenate([s[:1], s[_kept_from(len(s), max_len) :]])
             for s in seqs
         ]
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
@@ -204,11 +210,10 @@ class SortishBatches:
         place = torch.rand(n, generator=self.generator)
         out = []
         for s, sh, pl in zip(self.seqs, share.tolist(), place.tolist(), strict=True):
-            if self.max_len is not None and len(s) > self.max_len:
-                s = np.concatenate([s[:1], s[len(s) - self.max_len + 1 :]])
-            body = len(s) - 1
+            first = _kept_from(len(s), self.max_len)  # cut to max_len first
+            body = len(s) - first
             keep = max(min(body, self.MIN_CROP), round(body * sh))
-            start = 1 + int(pl * (body - keep + 1))  # uniform over the places it fits
+            start = first + int(pl * (body - keep + 1))  # uniform over where it fits
             out.append(np.concatenate([s[:1], s[start : start + keep]]))
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from text import LMBatches, SortishBatches, pad_batch
@@ -165,8 +166,6 @@ def test_crops_are_reproducible_and_cut_to_max_len_first():
 
 
 def test_crop_needs_training_batches_and_a_share():
-    import pytest
-
     seqs = [np.arange(5)]
     with pytest.raises(ValueError, match="crop"):
         SortishBatches(seqs, batch_size=2, pad_idx=1, crop=0.5)  # no shuffle
