@@ -226,8 +226,11 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _crop(value: str) -> float | None:
-    return None if value.lower() == "none" else float(value)
+def _crop(value: str) -> float | int | None:
+    """``none``, a share (``0.1``) or, written without a point, tokens (``100``)."""
+    if value.lower() == "none":
+        return None
+    return float(value) if any(c in value for c in ".eE") else int(value)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ classifier (texts of similar length padded together)."""
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -136,6 +137,22 @@ def pad_batch(
     return out, lengths
 
 
+def check_crop(crop: Any) -> None:
+    """``crop`` must be None, a share in (0, 1] or a whole number of tokens >= MIN_CROP."""
+    if crop is None:
+        return
+    if isinstance(crop, bool) or not isinstance(crop, numbers.Real):
+        raise ValueError(f"crop must be a number or None, got {crop!r}")
+    if isinstance(crop, numbers.Integral):
+        if crop < SortishBatches.MIN_CROP:
+            raise ValueError(
+                f"an integer crop is a length in tokens and must be >= "
+                f"{SortishBatches.MIN_CROP}, got {crop!r} (pass a float for a share)"
+            )
+    elif not 0 < crop <= 1:
+        raise ValueError(f"a float crop is a share and must be in (0, 1], got {crop!r}")
+
+
 class SortishBatches:
     """Classification batches ``((ids, lengths), y)`` of texts of similar length.
 
@@ -149,10 +166,12 @@ class SortishBatches:
     With ``crop`` (training only), every epoch each text is replaced by a random
     contiguous span of its tokens: the first token (``xxbos``) and, of the rest, a span
     whose length is drawn uniformly between ``crop`` and all of it (at least
-    ``MIN_CROP`` tokens, or the whole text when it is shorter), at a random place. The
-    label stays the text's. A classifier that sees a different part of each review every
-    epoch cannot fit the labels by recognising whole reviews; it has to read what the
-    parts say. Texts are cut to ``max_len`` before they are cropped, as they are read at
+    ``MIN_CROP`` tokens, or the whole text when it is shorter), at a random place. An
+    integer ``crop`` is a length in tokens instead of a share (as scikit-learn's
+    ``max_features``): spans of ``MIN_CROP`` to ``crop`` tokens, whatever the text's
+    length. The label stays the text's. A classifier that sees a different part of each
+    review every epoch cannot fit the labels by recognising whole reviews; it has to read
+    what the parts say. Texts are cut to ``max_len`` before they are cropped, as they are read at
     prediction time.
 
     Parameters
@@ -167,8 +186,9 @@ class SortishBatches:
     shuffle : bool, default=False
     generator : torch.Generator, optional
     device : str or torch.device, optional
-    crop : float in (0, 1], optional
-        The shortest share of a text that a training crop keeps; needs ``shuffle``.
+    crop : float in (0, 1] or int >= MIN_CROP, optional
+        The shortest share of a text that a training crop keeps, or (an int) the longest
+        crop in tokens; needs ``shuffle``.
     """
 
     MIN_CROP = 20
@@ -184,12 +204,11 @@ class SortishBatches:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         device: str | torch.device | None = None,
-        crop: float | None = None,
+        crop: float | int | None = None,
     ) -> None:
-        if crop is not None and not (0 < crop <= 1 and shuffle):
-            raise ValueError(
-                f"crop must be in (0, 1] and needs shuffle=True, got crop={crop!r}"
-            )
+        check_crop(crop)
+        if crop is not None and not shuffle:
+            raise ValueError(f"crop needs shuffle=True (training), got crop={crop!r}")
         self.seqs, self.y = list(seqs), y
         self.batch_size, self.pad_idx, self.max_len = int(batch_size), pad_idx, max_len
         self.shuffle, self.generator, self.crop = shuffle, generator, crop
@@ -206,13 +225,19 @@ class SortishBatches:
     def _crops(self) -> list[np.ndarray]:
         """This epoch's crop of every text (see the class docstring)."""
         n = len(self.seqs)
-        share = self.crop + (1 - self.crop) * torch.rand(n, generator=self.generator)
+        tokens = isinstance(self.crop, numbers.Integral)
+        draw = torch.rand(n, generator=self.generator)
+        share = draw if tokens else self.crop + (1 - self.crop) * draw
         place = torch.rand(n, generator=self.generator)
         out = []
         for s, sh, pl in zip(self.seqs, share.tolist(), place.tolist(), strict=True):
             first = _kept_from(len(s), self.max_len)  # cut to max_len first
             body = len(s) - first
-            keep = max(min(body, self.MIN_CROP), round(body * sh))
+            low = min(body, self.MIN_CROP)
+            if tokens:  # MIN_CROP to crop tokens
+                keep = low + round((min(body, self.crop) - low) * sh)
+            else:
+                keep = max(low, round(body * sh))
             start = first + int(pl * (body - keep + 1))  # uniform over where it fits
             out.append(np.concatenate([s[:1], s[start : start + keep]]))
         return out

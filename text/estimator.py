@@ -36,7 +36,7 @@ from text.awd_lstm import (
     classifier_splitter,
     lm_splitter,
 )
-from text.data import LMBatches, SortishBatches
+from text.data import LMBatches, SortishBatches, check_crop
 from text.tokenizer import PAD, UNK, Tokenizer, Vocab, detokenize
 
 __all__ = ["LMLoss", "LanguageModel", "ResetState", "TextClassifier"]
@@ -852,10 +852,11 @@ class TextClassifier(_TextMixin, ClassifierMixin, NeuralEstimator):
     bptt : int, default=70
     max_len : int or None, default=500
         Longer texts keep ``xxbos`` and their last ``max_len - 1`` tokens.
-    crop : float in (0, 1] or None, default=0.1
+    crop : float in (0, 1], int >= 20 or None, default=0.1
         Training reads a random contiguous span of each text, new every epoch, of
-        between ``crop`` and all of its length (see :class:`text.SortishBatches`);
-        prediction reads whole texts. ``None`` trains on whole texts.
+        between ``crop`` and all of its length, or (an int) of 20 to ``crop`` tokens
+        (see :class:`text.SortishBatches`); prediction reads whole texts. ``None``
+        trains on whole texts.
     lin_sizes : tuple of int, default=(50,)
         Hidden widths of the head.
     drop_mult : float, default=0.5
@@ -916,7 +917,7 @@ device, verbose, warm_start, amp, callbacks
         lm_batch_size: int = 32,
         bptt: int = 70,
         max_len: int | None = 500,
-        crop: float | None = 0.1,
+        crop: float | int | None = 0.1,
         lin_sizes: tuple[int, ...] = (50,),
         drop_mult: float = 0.5,
         freeze_epochs: int = 1,
@@ -997,10 +998,7 @@ device, verbose, warm_start, amp, callbacks
         _check_positive_int(self, "lm_batch_size")
         if self.max_len is not None:
             _check_positive_int(self, "max_len")
-        if self.crop is not None and not (
-            isinstance(self.crop, numbers.Real) and 0 < self.crop <= 1
-        ):
-            raise ValueError(f"crop must be in (0, 1] or None, got {self.crop!r}")
+        check_crop(self.crop)
         if not (isinstance(self.lr_ratio, numbers.Real) and self.lr_ratio > 0):
             raise ValueError(f"lr_ratio must be > 0, got {self.lr_ratio!r}")
         if not (isinstance(self.lm_lr, numbers.Real) and self.lm_lr > 0):

@@ -172,3 +172,35 @@ def test_crop_needs_training_batches_and_a_share():
     for bad in (0, 1.5, -0.1):
         with pytest.raises(ValueError, match="crop"):
             SortishBatches(seqs, batch_size=2, pad_idx=1, shuffle=True, crop=bad)
+
+
+def test_an_integer_crop_is_a_length_in_tokens():
+    sizes = [0, 5, 19, 20, 60, 300, 1000]
+    seqs = [np.r_[2, 1000 * (i + 1) + np.arange(n)] for i, n in enumerate(sizes)]
+    batches = _crop_batches(seqs, crop=50)
+    lens = {i: [] for i in range(len(sizes))}
+    for _ in range(20):
+        for (ids, lengths), yb in batches:
+            for row, n, i in zip(
+                ids.tolist(), lengths.tolist(), yb.tolist(), strict=True
+            ):
+                span = np.array(row[1:n], dtype=int) - 1000 * (i + 1)
+                body = sizes[i]
+                # MIN_CROP to 50 tokens, or all of a shorter text; contiguous.
+                assert min(body, 20) <= len(span) <= min(body, 50)
+                if len(span):
+                    assert np.array_equal(span, np.arange(span[0], span[0] + len(span)))
+                    assert span[-1] < body
+                lens[i].append(len(span))
+    assert set(lens[1]) == {5} and set(lens[3]) == {20}  # short texts stay whole
+    for i in (5, 6):  # long texts: lengths spread over 20..50, whatever the text's size
+        assert min(lens[i]) < 30 and max(lens[i]) > 40
+
+
+def test_crop_values_are_checked():
+    seqs = [np.arange(5)]
+    for bad in (1, 19, True, "0.5"):
+        with pytest.raises(ValueError, match="crop"):
+            SortishBatches(seqs, batch_size=2, pad_idx=1, shuffle=True, crop=bad)
+    for good in (1.0, 0.1, 20, np.int64(64)):
+        SortishBatches(seqs, batch_size=2, pad_idx=1, shuffle=True, crop=good)

@@ -330,6 +330,7 @@ def test_bad_input_is_a_clear_error(X, y, error, match):
         ({"max_len": 0}, "max_len"),
         ({"crop": 0}, "crop"),
         ({"crop": 1.5}, "crop"),
+        ({"crop": 10}, "crop"),
         ({"lr_ratio": 0}, "lr_ratio"),
     ],
 )
@@ -471,3 +472,8 @@ def test_classifier_trains_on_crops_and_predicts_whole_texts():
     assert batches.crop is None
     lengths = sorted(int(n) for ((_, ls),) in batches for n in ls)
     assert lengths == whole
+    # An integer crop is a length in tokens: spans of 20 to 30 tokens after xxbos.
+    rec = BatchLengths()
+    clf(crop=30, epochs=1, callbacks=[rec]).fit(X, y)
+    seen = [n for batch in rec.train for n in batch]
+    assert len(seen) == 80 and 21 <= min(seen) and max(seen) <= 31
