@@ -171,8 +171,8 @@ class SortishBatches:
     ``max_features``): spans of ``MIN_CROP`` to ``crop`` tokens, whatever the text's
     length. The label stays the text's. A classifier that sees a different part of each
     review every epoch cannot fit the labels by recognising whole reviews; it has to read
-    what the parts say. Texts are cut to ``max_len`` before they are cropped, as they are read at
-    prediction time.
+    what the parts say. Texts are cut to ``max_len`` before they are cropped, as they are
+    read at prediction time.
 
     Parameters
     ----------
