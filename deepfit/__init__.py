@@ -5,6 +5,7 @@ the scikit-learn base class, shared layers and optimizers). Domain code lives in
 from __future__ import annotations
 
 from deepfit.callbacks import (
+    AdversarialTraining,
     Callback,
     CancelFit,
     Checkpoint,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "SGDR",
     "AdaptiveConcatPool2d",
+    "AdversarialTraining",
     "Callback",
     "CancelFit",
     "Checkpoint",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVENTS",
+    "AdversarialTraining",
     "Callback",
     "CancelFit",
     "Checkpoint",
@@ -187,6 +188,78 @@ class GradientClipping(Callback):
 
     def before_step(self, learn: Learner) -> None:
         torch.nn.utils.clip_grad_norm_(learn.model.parameters(), self.max_norm)
+
+
+class AdversarialTraining(Callback):
+    """Adversarial training on one layer's output (Goodfellow et al. 2015; on the word
+    embeddings of a text classifier, Miyato et al. 2017).
+
+    Every training batch adds a second loss to the first: the loss with the named
+    submodule's output ``e`` moved to ``e + r``, where, for each example,
+    ``r = eps * ||e|| * g / ||g||`` and ``g`` is the first loss's gradient with respect
+    to ``e`` (norms over all but the batch dimension). The step follows the sum: the
+    model learns to give the same answer to inputs a small worst-case step away (a
+    regulariser that Miyato et al. found stronger than random noise of the same size).
+    Each batch costs a second forward and backward pass. The reported training loss is
+    the first loss alone; evaluation and prediction are untouched.
+
+    Parameters
+    ----------
+    module : str
+        Dotted name of the submodule whose output is perturbed, as for
+        ``model.get_submodule`` (a ``TextClassifier``'s embedding is
+        ``"encoder.encoder_dp"``). The output must be a tensor with the batch first.
+    eps : float, default=0.05
+        Size of ``r`` relative to each example's ``||e||``.
+    """
+
+    order = 5
+
+    def __init__(self, module: str, eps: float = 0.05) -> None:
+        if isinstance(eps, bool) or not (isinstance(eps, int | float) and eps > 0):
+            raise ValueError(f"eps must be a number > 0, got {eps!r}")
+        self.module, self.eps = module, eps
+        self._handle = self._e = self._r = None
+
+    def _hook(self, mod: torch.nn.Module, inputs: Any, out: torch.Tensor) -> Any:
+        if not mod.training:
+            return None
+        if self._r is not None:
+            return out + self._r
+        if not out.requires_grad:  # a frozen layer: still perturb what it gives
+            out = out.detach().requires_grad_()
+        self._e = out
+        return out
+
+    def before_fit(self, learn: Learner) -> None:
+        mod = learn.model.get_submodule(self.module)
+        self._handle = mod.register_forward_hook(self._hook)
+
+    def after_loss(self, learn: Learner) -> None:
+        from deepfit.learner import _call_model  # the learner imports this module
+
+        e, self._e = self._e, None
+        if e is None or not learn.loss.requires_grad:
+            return
+        (g,) = torch.autograd.grad(learn.loss, e, retain_graph=True, allow_unused=True)
+        if g is None:
+            return
+        g = g.detach()
+        size = self.eps * e.detach().flatten(1).norm(dim=1)
+        scale = size / g.flatten(1).norm(dim=1).clamp_min(1e-12)
+        self._r = g * scale.view(-1, *[1] * (g.dim() - 1))
+        try:
+            with learn._autocast():
+                pred = _call_model(learn.model, learn.xb)
+                adv = learn.loss_func(pred, *learn.yb)
+        finally:
+            self._r = None
+        adv.backward()  # gradients add up with the learner's backward of its own loss
+
+    def after_fit(self, learn: Learner) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+        self._handle = self._e = self._r = None
 
 
 class EarlyStopping(Callback):

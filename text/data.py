@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["LMBatches", "SortishBatches", "pad_batch"]
+__all__ = ["LMBatches", "SortishBatches", "pad_batch", "text_windows"]
 
 
 class LMBatches:
@@ -135,6 +135,29 @@ def pad_batch(
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.as_tensor(s)
     return out, lengths
+
+
+def text_windows(
+    docs: Sequence[np.ndarray], size: int, max_len: int | None = None
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Cut each text into windows of ``size`` tokens after its ``xxbos``, half
+    overlapping (``size // 2`` apart), the last one ending where the text ends; a text
+    no longer than ``size`` is one window. Texts are first cut to ``max_len`` as
+    :func:`pad_batch` cuts them. Every window starts with the text's first token.
+
+    Returns the windows and, for each, the index of its text.
+    """
+    wins, owner = [], []
+    stride = max(1, size // 2)
+    for k, d in enumerate(docs):
+        d = np.asarray(d)
+        body = d[_kept_from(len(d), max_len) :]
+        starts = list(range(0, max(len(body) - size, 0) + 1, stride))
+        if starts[-1] + size < len(body):
+            starts.append(len(body) - size)
+        wins += [np.concatenate([d[:1], body[st : st + size]]) for st in starts]
+        owner += [k] * len(starts)
+    return wins, np.asarray(owner, dtype=np.int64)
 
 
 def check_crop(crop: Any) -> None:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from deepfit import (
+    AdversarialTraining,
     Callback,
     CancelFit,
     Checkpoint,
@@ -496,3 +497,86 @@ def test_history_records_every_batch_rate_and_epoch_rows():
     assert len(hist.lrs) == 12 and len(hist.epochs) == 3
     assert hist.epochs[-1]["lr"] == hist.lrs[-1][-1]
     assert all(r["time"] > 0 for r in hist.epochs)
+
+
+class Embedded(nn.Module):
+    """A stand-in for an embedding (``emb``) and a head (``head``), no randomness."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Linear(4, 3)
+        self.head = nn.Sequential(nn.Tanh(), nn.Linear(3, 1))
+
+    def forward(self, x):
+        return self.head(self.emb(x))
+
+
+def test_adversarial_training_adds_the_loss_at_the_worst_nearby_embedding():
+    x, y = linear_data(16)
+    model = Embedded()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    seen = {}
+
+    class Grab(Callback):
+        order = 10
+
+        def before_step(self, learn):
+            seen["loss"] = float(learn.loss.detach())
+            seen["grads"] = [p.grad.clone() for p in learn.model.parameters()]
+
+    learn = Learner(model, nn.functional.mse_loss)
+    learn.fit(
+        TensorBatches(x, y, batch_size=16),
+        1,
+        1e-3,
+        callbacks=[AdversarialTraining("emb", eps=0.1), Grab()],
+    )
+    # By hand, from the same starting weights: e + r, r = eps ||e|| g / ||g|| per row.
+    ref = Embedded()
+    ref.load_state_dict(start)
+    e = ref.emb(x)
+    clean = nn.functional.mse_loss(ref.head(e), y)
+    (g,) = torch.autograd.grad(clean, e, retain_graph=True)
+    r = 0.1 * e.detach().norm(dim=1, keepdim=True) * g / g.norm(dim=1, keepdim=True)
+    adv = nn.functional.mse_loss(ref.head(e + r), y)
+    assert float(adv.detach()) > float(clean.detach())  # r is a step uphill
+    want = torch.autograd.grad(clean + adv, list(ref.parameters()))
+    assert seen["loss"] == pytest.approx(float(clean.detach()), rel=1e-5)  # clean loss
+    for got, w in zip(seen["grads"], want, strict=True):
+        torch.testing.assert_close(got, w, rtol=1e-4, atol=1e-6)
+    # The hook is gone after fit: evaluation and later fits see the plain model.
+    assert not model.emb._forward_hooks
+
+
+def test_adversarial_training_through_a_frozen_layer():
+    x, y = linear_data(32)
+    model = Embedded()
+    learn = Learner(model, nn.functional.mse_loss, layer_groups=[model.emb, model.head])
+    learn.freeze()
+    before = model.emb.weight.clone()
+    learn.fit(
+        TensorBatches(x, y, batch_size=16),
+        2,
+        1e-2,
+        callbacks=[AdversarialTraining("emb")],
+    )
+    assert torch.equal(model.emb.weight, before)
+    assert model.emb.weight.grad is None
+
+
+@pytest.mark.parametrize("eps", [0, -0.1, True, "0.1"])
+def test_adversarial_training_bad_eps(eps):
+    with pytest.raises(ValueError, match="eps"):
+        AdversarialTraining("emb", eps)
+
+
+def test_adversarial_training_unknown_module_is_named():
+    x, y = linear_data(16)
+    learn = Learner(Embedded(), nn.functional.mse_loss)
+    with pytest.raises(AttributeError, match="nope"):
+        learn.fit(
+            TensorBatches(x, y, batch_size=16),
+            1,
+            1e-3,
+            callbacks=[AdversarialTraining("nope")],
+        )

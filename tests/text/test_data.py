@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from text import LMBatches, SortishBatches, pad_batch
+from text.data import text_windows
 
 
 def test_bptt_windows_cover_the_stream_exactly_once_per_epoch():
@@ -204,3 +205,23 @@ def test_crop_values_are_checked():
             SortishBatches(seqs, batch_size=2, pad_idx=1, shuffle=True, crop=bad)
     for good in (1.0, 0.1, 20, np.int64(64)):
         SortishBatches(seqs, batch_size=2, pad_idx=1, shuffle=True, crop=good)
+
+
+def test_text_windows_cover_each_text_half_overlapping():
+    docs = [np.arange(1, 12), np.array([2, 5, 6]), np.arange(100, 121)]  # 10, 2, 20
+    wins, owner = text_windows(docs, 6)
+    assert owner.tolist() == [0, 0, 0, 1, 2, 2, 2, 2, 2, 2]
+    for w, k in zip(wins, owner, strict=True):
+        assert w[0] == docs[k][0] and len(w) <= 7  # the text's first token, 6 more
+    # 10 tokens: starts 0, 3 and the last window ending at the end (4).
+    assert [w[1:].tolist() for w in wins[:3]] == [
+        list(range(2, 8)),
+        list(range(5, 11)),
+        list(range(6, 12)),
+    ]
+    assert wins[3].tolist() == [2, 5, 6]  # short: the text itself
+    assert wins[-1][-1] == 120 and wins[4][1] == 101
+    # Cut to max_len first, as pad_batch cuts: xxbos and the last 7 tokens.
+    wins, owner = text_windows([np.arange(1, 12)], 4, max_len=8)
+    assert wins[0].tolist() == [1, 5, 6, 7, 8]
+    assert wins[-1].tolist() == [1, 8, 9, 10, 11]
