@@ -233,6 +233,10 @@ def _crop(value: str) -> float | int | None:
     return float(value) if any(c in value for c in ".eE") else int(value)
 
 
+def _window(value: str) -> int | None:
+    return None if value.lower() == "none" else int(value)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=None)
@@ -248,13 +252,17 @@ def main() -> None:
     p.add_argument("--repretrain", action="store_true")
     p.add_argument("--lm-epochs", type=int, default=2)
     p.add_argument("--lm-lr", type=float, default=5e-3)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=36)
     p.add_argument("--lr", type=float, default=2e-2)
     p.add_argument("--lr-ratio", type=float, default=1.0)
-    p.add_argument("--crop", type=_crop, default=0.1)
+    p.add_argument("--crop", type=_crop, default=100)
+    p.add_argument("--adversarial", type=float, default=0.05)
+    p.add_argument("--predict-window", type=_window, default=100)
     p.add_argument("--scratch-epochs", type=int, default=8)
     p.add_argument("--scratch-lr", type=float, default=1e-2)
     p.add_argument("--scratch-crop", type=_crop, default=None)
+    p.add_argument("--scratch-adversarial", type=float, default=0.0)
+    p.add_argument("--scratch-window", type=_window, default=None)
     p.add_argument("--max-len", type=int, default=400)
     p.add_argument("--drop-mult", type=float, default=0.3)
     p.add_argument("--gen-epochs", type=int, default=2)
@@ -315,6 +323,8 @@ def main() -> None:
             epochs=args.scratch_epochs,
             lr=args.scratch_lr,
             crop=args.scratch_crop,
+            adversarial=args.scratch_adversarial,
+            predict_window=args.scratch_window,
             random_state=seed,
             **common,
         )
@@ -332,6 +342,8 @@ def main() -> None:
         "lr": args.lr,
         "lr_ratio": args.lr_ratio,
         "crop": args.crop,
+        "adversarial": args.adversarial,
+        "predict_window": args.predict_window,
         **common,
     }
     for seed in range(args.seeds) if {"b", "f"} & set(args.only) else ():

@@ -20,6 +20,7 @@ from sklearn.model_selection import GridSearchCV
 
 from deepfit import Callback
 from text import LanguageModel, TextClassifier
+from text.data import text_windows
 from text.estimator import _match_embeddings
 
 TINY = {"emb_size": 24, "hidden_size": 32, "n_layers": 2, "verbose": 0}
@@ -332,6 +333,10 @@ def test_bad_input_is_a_clear_error(X, y, error, match):
         ({"crop": 1.5}, "crop"),
         ({"crop": 10}, "crop"),
         ({"lr_ratio": 0}, "lr_ratio"),
+        ({"adversarial": -0.1}, "adversarial"),
+        ({"adversarial": True}, "adversarial"),
+        ({"adversarial": "0.05"}, "adversarial"),
+        ({"predict_window": 0}, "predict_window"),
     ],
 )
 def test_bad_parameters_fail_before_training(params, match):
@@ -477,3 +482,67 @@ def test_classifier_trains_on_crops_and_predicts_whole_texts():
     clf(crop=30, epochs=1, callbacks=[rec]).fit(X, y)
     seen = [n for batch in rec.train for n in batch]
     assert len(seen) == 80 and 21 <= min(seen) and max(seen) <= 31
+
+
+class EmbeddingCalls(Callback):
+    """Counts the embedding's forward passes per training batch of each stage."""
+
+    def __init__(self) -> None:
+        self.calls, self.batches, self.hooks_left = 0, 0, []
+
+    def before_fit(self, learn) -> None:
+        self.emb = learn.model.encoder.encoder_dp
+        self.handle = self.emb.register_forward_hook(self.count)
+
+    def count(self, mod, inputs, out) -> None:
+        self.calls += mod.training
+
+    def after_batch(self, learn) -> None:
+        self.batches += 1
+
+    def after_fit(self, learn) -> None:
+        self.handle.remove()
+
+
+def test_adversarial_training_reads_each_batch_twice_and_leaves_no_hook(lm):
+    X, y = reviews(64)
+    counts = {}
+    for eps in (0, 0.05):
+        rec = EmbeddingCalls()
+        model = TextClassifier(
+            language_model=lm,
+            lm_epochs=0,
+            epochs=1,
+            batch_size=16,
+            adversarial=eps,
+            random_state=0,
+            callbacks=[rec],
+            **TINY,
+        ).fit(X, y)
+        counts[eps] = rec.calls / rec.batches
+        assert not model.module_.encoder.encoder_dp._forward_hooks
+        proba = model.predict_proba(X)
+        np.testing.assert_allclose(proba, model.predict_proba(X))  # eval is plain
+    # Every stage (the frozen ones too): a clean pass, then the perturbed one.
+    assert counts == {0: 1.0, 0.05: 2.0}
+
+
+def test_predict_window_averages_the_windows_of_long_texts():
+    X, y = reviews(80)
+    model = clf(epochs=2, predict_window=None).fit(X, y)
+    whole = model.predict_proba(X)
+    # Generated reviews are at most 14 tokens: one window each, the same answer.
+    model.set_params(predict_window=20)
+    np.testing.assert_allclose(model.predict_proba(X), whole, rtol=1e-5, atol=1e-6)
+    # Long texts: the mean of the windows' probabilities, rows in the input order.
+    long = [" ".join([X[i]] * 6) for i in range(5)]
+    docs = model._encode(long)
+    wins, owner = text_windows(docs, 20, model.max_len)
+    assert np.bincount(owner).min() >= 3
+    per_window = torch.softmax(model._logits(wins), 1).numpy()
+    want = np.stack([per_window[owner == k].mean(0) for k in range(5)])
+    got = model.predict_proba(long)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    model.set_params(predict_window=None)
+    assert not np.allclose(model.predict_proba(long), got, atol=1e-4)
+    assert model.predict(pd.Series(long)).shape == (5,)
