@@ -40,7 +40,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from benchmarks._common import RESULTS, data_dir, md_table, peak_rss_mb, save
-from deepfit import Callback
+from deepfit import Callback, Learner
 from text import GenerativeTextClassifier, LanguageModel, TextClassifier
 from text.demo import tfidf_baseline
 
@@ -151,7 +151,7 @@ class ClassifierTokens(Callback):
     def __init__(self) -> None:
         self.tokens = 0
 
-    def after_batch(self, learn) -> None:
+    def after_batch(self, learn: Learner) -> None:
         if isinstance(learn.xb, (tuple, list)) and len(learn.xb) == 2:
             self.tokens += int(learn.xb[1].sum())
 
