@@ -1,7 +1,7 @@
 """Choosing ULMFiT's settings without the official validation reviews: 4-fold
 cross-validation on the IMDB sample's 800 training reviews.
 
-    python -m benchmarks.text_ulmfit_dev [--threads N] [--folds 0 1 2 3] \\
+    python -m benchmarks.text_ulmfit_dev [--threads N] [--folds 0 1 2 3] [--no-base] \\
         --config name '{"crop": null, "lr_ratio": 2.6}' [--config ...]
 
 The 800 training reviews are cut into 4 stratified folds (seed 0); each fold's 200
@@ -62,6 +62,11 @@ def main() -> None:
         metavar=("NAME", "JSON"),
         help="a name and TextClassifier parameters over the base (repeatable)",
     )
+    p.add_argument(
+        "--no-base",
+        action="store_true",
+        help="score only the --config settings (and TF-IDF), not the base itself",
+    )
     args = p.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.threads:
@@ -77,7 +82,10 @@ def main() -> None:
     folds = list(
         StratifiedKFold(4, shuffle=True, random_state=0).split(train.text, train.label)
     )
-    configs = [("base", {})] + [(n, json.loads(c)) for n, c in args.config or []]
+    configs = [] if args.no_base else [("base", {})]
+    configs += [(n, json.loads(c)) for n, c in args.config or []]
+    if not configs:
+        raise SystemExit("--no-base needs at least one --config")
     rows = []
     for name, config in [("TF-IDF (c)", None), *configs]:
         for k in args.folds:
@@ -132,7 +140,7 @@ def main() -> None:
         "folds": args.folds,
         "seed": args.seed,
     }
-    names = "_".join(n for n, _ in configs[1:]) or "base"
+    names = "_".join(n for n, _ in configs if n != "base") or "base"
     save(f"text_ulmfit_dev_{names}"[:80], payload, table)
 
 
