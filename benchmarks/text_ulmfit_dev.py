@@ -68,6 +68,10 @@ def main() -> None:
         help="score only the --config settings (and TF-IDF), not the base itself",
     )
     args = p.parse_args()
+    configs = [] if args.no_base else [("base", {})]
+    configs += [(n, json.loads(c)) for n, c in args.config or []]
+    if not configs:
+        raise SystemExit("--no-base needs at least one --config")
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -82,10 +86,6 @@ def main() -> None:
     folds = list(
         StratifiedKFold(4, shuffle=True, random_state=0).split(train.text, train.label)
     )
-    configs = [] if args.no_base else [("base", {})]
-    configs += [(n, json.loads(c)) for n, c in args.config or []]
-    if not configs:
-        raise SystemExit("--no-base needs at least one --config")
     rows = []
     for name, config in [("TF-IDF (c)", None), *configs]:
         for k in args.folds:
