@@ -8,15 +8,17 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 import deepfit.learner
-from tests.text.test_estimator import TINY, reviews
+from tests.text.test_estimator import TINY, clf, reviews
 from text import AWD_LSTM, LanguageModel, LMModel
 from text.awd_lstm import ClassConditionalLM
 from text.generative import GenerativeTextClassifier, fit_calibration
@@ -239,6 +241,25 @@ def test_reproducible_pickle_clone_and_grid_search(fitted):
         gen(epochs=1), {"calibration_fraction": [0.0, 0.25]}, cv=2
     ).fit(texts[:80], labels[:80])
     assert search.best_params_["calibration_fraction"] in (0.0, 0.25)
+
+
+def test_soft_vote_with_the_ulmfit_classifier(fitted):
+    # (g) of the IMDB benchmark: scikit-learn's VotingClassifier averages the two
+    # classifiers' probabilities; its members are fitted on labels encoded 0, 1, ...
+    texts, labels = reviews(160, seed=0)
+    Xt, yt = reviews(60, seed=5)
+    vote = VotingClassifier(
+        [("ulmfit", clf(epochs=8)), ("generative", gen())], voting="soft"
+    ).fit(pd.Series(texts), labels)
+    assert list(vote.classes_) == ["neg", "pos"]
+    members = [m.predict_proba(Xt) for m in vote.estimators_]
+    np.testing.assert_allclose(vote.predict_proba(Xt), np.mean(members, 0), rtol=1e-6)
+    np.testing.assert_allclose(
+        vote.named_estimators_["generative"].predict_proba(Xt),
+        fitted.predict_proba(Xt),
+        rtol=1e-5,
+    )
+    assert vote.score(Xt, yt) >= 0.9
 
 
 def test_not_fitted():
