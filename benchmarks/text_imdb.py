@@ -277,7 +277,26 @@ def _window(value: str) -> int | None:
     return None if value.lower() == "none" else int(value)
 
 
-def main() -> None:
+def generative(args, pretrained: bool, seed: int) -> GenerativeTextClassifier:
+    """(d), or (e) (``pretrained=False``: the same from random weights of the same
+    sizes, what the pretraining adds), with the settings in ``args``."""
+    return GenerativeTextClassifier(
+        language_model=CACHE if pretrained else None,
+        emb_size=args.emb_size,
+        hidden_size=args.hidden_size,
+        n_layers=args.n_layers,
+        calibration_fraction=args.gen_calibration,
+        bptt=args.bptt,
+        drop_mult=args.pretrain_drop_mult,
+        batch_size=args.lm_batch_size,
+        epochs=args.gen_epochs,
+        lr=args.gen_lr,
+        random_state=seed,
+        verbose=args.verbose,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--emb-size", type=int, default=200)
@@ -314,7 +333,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds of every row but (c)")
     p.add_argument("--only", nargs="+", default=["a", "b", "c", "d", "e", "f", "g"])
     p.add_argument("--verbose", type=int, default=2)
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
     # scikit-learn 1.8+ announces changed LogisticRegressionCV defaults on every fit.
     warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
     args._lm_config = [
@@ -399,26 +422,9 @@ def main() -> None:
             back = TextClassifier(language_model=CACHE_BWD, random_state=seed, **ulmfit)
             rows.append(run_bidirectional(forward, proba, back, train, valid, seed))
 
-    def generative(pretrained: bool, seed: int) -> GenerativeTextClassifier:
-        # (e) is (d) from random weights of the same sizes: what pretraining adds.
-        return GenerativeTextClassifier(
-            language_model=CACHE if pretrained else None,
-            emb_size=args.emb_size,
-            hidden_size=args.hidden_size,
-            n_layers=args.n_layers,
-            calibration_fraction=args.gen_calibration,
-            bptt=args.bptt,
-            drop_mult=args.pretrain_drop_mult,
-            batch_size=args.lm_batch_size,
-            epochs=args.gen_epochs,
-            lr=args.gen_lr,
-            random_state=seed,
-            verbose=args.verbose,
-        )
-
     for part in ("d", "e"):
         for seed in range(args.seeds) if part in args.only else ():
-            model = generative(part == "d", seed)
+            model = generative(args, part == "d", seed)
             rows.append(run_generative(part, model, train, valid, seed))
     for seed in range(args.seeds) if "g" in args.only else ():
         vote = VotingClassifier(
@@ -431,7 +437,7 @@ def main() -> None:
                         **{**ulmfit, "epochs": args.vote_epochs},
                     ),
                 ),
-                ("generative", generative(True, seed)),
+                ("generative", generative(args, True, seed)),
             ],
             voting="soft",
         )

@@ -15,6 +15,13 @@ the base repeats its earlier figures). (b)'s present setting is the config
 ``'{"crop": 100, "epochs": 36, "adversarial": 0.05, "predict_window": 100}'``.
 The TF-IDF baseline of ``text_imdb`` (c) on the same folds is the reference. The 200
 official validation reviews are not used.
+
+``--vote`` also fits ``text_imdb``'s generative classifier (d) on each fold (its
+settings there) and scores every config averaged with it, the soft vote of
+``text_imdb`` (g): ``VotingClassifier(voting="soft")`` averages its members'
+``predict_proba`` the same way, here with (d) fitted once per fold for all configs.
+(g)'s evidence is ``--no-base --vote --config e28 '{"crop": 100, "epochs": 28,
+"adversarial": 0.05, "predict_window": 100}'``.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from benchmarks._common import data_dir, md_table, save
-from benchmarks.text_imdb import CACHE, scores
+from benchmarks.text_imdb import CACHE, generative, scores
+from benchmarks.text_imdb import parser as imdb_parser
 from text import TextClassifier
 from text.demo import tfidf_baseline
 
@@ -67,6 +75,12 @@ def main() -> None:
         action="store_true",
         help="score only the --config settings (and TF-IDF), not the base itself",
     )
+    p.add_argument(
+        "--vote",
+        action="store_true",
+        help="also fit text_imdb's generative classifier (d) and score each config "
+        "averaged with it (text_imdb's soft vote (g))",
+    )
     args = p.parse_args()
     configs = [] if args.no_base else [("base", {})]
     configs += [(n, json.loads(c)) for n, c in args.config or []]
@@ -87,11 +101,37 @@ def main() -> None:
         StratifiedKFold(4, shuffle=True, random_state=0).split(train.text, train.label)
     )
     rows = []
-    for name, config in [("TF-IDF (c)", None), *configs]:
+    settings = {"TF-IDF (c)": ""}
+    settings.update((n, json.dumps(c)) for n, c in configs)
+    runs: list[tuple[str, dict | None]] = [("TF-IDF (c)", None)]
+    if args.vote:
+        gen_args = imdb_parser().parse_args(["--verbose", "0"])
+        gen_name = "(d) generative"
+        settings[gen_name] = json.dumps(
+            {"epochs": gen_args.gen_epochs, "calibration": gen_args.gen_calibration}
+        )
+        runs.append((gen_name, {}))
+        gen_proba: dict[int, tuple] = {}
+    runs += configs
+
+    def record(name, k, classes, proba, valid, seconds) -> None:
+        rows.append(
+            {
+                "config": name,
+                "fold": k,
+                **scores(classes, proba, valid),
+                "fit_s": seconds,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+
+    for name, config in runs:
         for k in args.folds:
             fit, valid = train.iloc[folds[k][0]], train.iloc[folds[k][1]]
             start = time.perf_counter()
-            if config is None:
+            if args.vote and name == gen_name:
+                model = generative(gen_args, True, args.seed).fit(fit.text, fit.label)
+            elif config is None:
                 model = tfidf_baseline().fit(fit.text, fit.label)
             else:
                 model = TextClassifier(
@@ -101,16 +141,17 @@ def main() -> None:
                     **{**BASE, **config},
                 ).fit(fit.text, fit.label)
             seconds = time.perf_counter() - start
-            result = scores(model.classes_, model.predict_proba(valid.text), valid)
-            rows.append(
-                {
-                    "config": name,
-                    "fold": k,
-                    **result,
-                    "fit_s": seconds,
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+            proba = model.predict_proba(valid.text)
+            record(name, k, model.classes_, proba, valid, seconds)
+            if args.vote and name == gen_name:
+                gen_proba[k] = (model.classes_, proba, seconds)
+            elif args.vote and config is not None:
+                classes, g_proba, g_seconds = gen_proba[k]
+                assert list(classes) == list(model.classes_)
+                both = f"{name} + (d)"
+                settings[both] = "probabilities averaged"
+                mean = (proba + g_proba) / 2
+                record(both, k, classes, mean, valid, seconds + g_seconds)
     frame = pd.DataFrame(rows)
     summary = (
         frame.groupby("config", sort=False)
@@ -119,10 +160,7 @@ def main() -> None:
         )
         .reset_index()
     )
-    summary["settings"] = [
-        "" if n.startswith("TF-IDF") else json.dumps(dict(configs)[n])
-        for n in summary["config"]
-    ]
+    summary["settings"] = [settings[n] for n in summary["config"]]
     per_fold = frame.pivot(index="config", columns="fold", values="accuracy")
     summary["accuracy by fold"] = [
         " / ".join(f"{a:.3f}" for a in per_fold.loc[n]) for n in summary["config"]
@@ -139,8 +177,10 @@ def main() -> None:
         "base": BASE,
         "folds": args.folds,
         "seed": args.seed,
+        "vote": args.vote,
     }
     names = "_".join(n for n, _ in configs if n != "base") or "base"
+    names += "_vote" if args.vote else ""
     save(f"text_ulmfit_dev_{names}"[:80], payload, table)
 
 
