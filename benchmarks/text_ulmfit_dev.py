@@ -103,16 +103,15 @@ def main() -> None:
     rows = []
     settings = {"TF-IDF (c)": ""}
     settings.update((n, json.dumps(c)) for n, c in configs)
-    runs: list[tuple[str, dict | None]] = [("TF-IDF (c)", None)]
+    runs: list[tuple[str, str, dict]] = [("TF-IDF (c)", "tfidf", {})]
     if args.vote:
         gen_args = imdb_parser().parse_args(["--verbose", "0"])
-        gen_name = "(d) generative"
-        settings[gen_name] = json.dumps(
+        settings["(d) generative"] = json.dumps(
             {"epochs": gen_args.gen_epochs, "calibration": gen_args.gen_calibration}
         )
-        runs.append((gen_name, {}))
-        gen_proba: dict[int, tuple] = {}
-    runs += configs
+        runs.append(("(d) generative", "generative", {}))
+        gen_proba: dict[int, tuple] = {}  # fold -> (classes, probabilities, fit s)
+    runs += [(n, "ulmfit", c) for n, c in configs]
 
     def record(name, k, classes, proba, valid, seconds) -> None:
         rows.append(
@@ -125,13 +124,13 @@ def main() -> None:
         )
         print(json.dumps(rows[-1]), flush=True)
 
-    for name, config in runs:
+    for name, kind, config in runs:
         for k in args.folds:
             fit, valid = train.iloc[folds[k][0]], train.iloc[folds[k][1]]
             start = time.perf_counter()
-            if args.vote and name == gen_name:
+            if kind == "generative":
                 model = generative(gen_args, True, args.seed).fit(fit.text, fit.label)
-            elif config is None:
+            elif kind == "tfidf":
                 model = tfidf_baseline().fit(fit.text, fit.label)
             else:
                 model = TextClassifier(
@@ -143,9 +142,9 @@ def main() -> None:
             seconds = time.perf_counter() - start
             proba = model.predict_proba(valid.text)
             record(name, k, model.classes_, proba, valid, seconds)
-            if args.vote and name == gen_name:
+            if kind == "generative":
                 gen_proba[k] = (model.classes_, proba, seconds)
-            elif args.vote and config is not None:
+            elif kind == "ulmfit" and args.vote:
                 classes, g_proba, g_seconds = gen_proba[k]
                 assert list(classes) == list(model.classes_)
                 both = f"{name} + (d)"
