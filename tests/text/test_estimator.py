@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
@@ -445,6 +446,23 @@ def test_backwards_classifier_learns_generated_reviews():
     Xt, yt = reviews(100, seed=5)
     model = clf(epochs=8, backwards=True).fit(X, y)
     assert model.backwards_ and model.score(Xt, yt) > 0.9
+
+
+def test_bidirectional_soft_vote_fits_its_directions_in_parallel():
+    # ULMFiT's bidirectional classifier as scikit-learn writes an ensemble: the members
+    # are cloned, pickled to joblib's worker processes, fitted there and sent back.
+    X, y = reviews(200)
+    Xt, yt = reviews(100, seed=5)
+    members = [("forward", clf(epochs=8)), ("backward", clf(epochs=8, backwards=True))]
+    votes = [
+        VotingClassifier(members, voting="soft", n_jobs=n).fit(X, y) for n in (1, 2)
+    ]
+    sequential, parallel = votes
+    assert [m.backwards_ for m in parallel.estimators_] == [False, True]
+    np.testing.assert_allclose(
+        parallel.predict_proba(Xt), sequential.predict_proba(Xt), atol=1e-5
+    )
+    assert list(parallel.classes_) == ["neg", "pos"] and parallel.score(Xt, yt) > 0.9
 
 
 class BatchLengths(Callback):
