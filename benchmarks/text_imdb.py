@@ -310,7 +310,9 @@ def parser() -> argparse.ArgumentParser:
     # under 10 minutes.
     p.add_argument("--vote-epochs", type=int, default=28)
     # Members of the votes (f), (g) fitted in parallel: with 2, each in its own process
-    # on one thread (joblib caps the workers' threads at cores // jobs).
+    # on one thread (joblib caps the workers' threads at cores // jobs). On two cores
+    # the pair of (f) took 1.8 times one (b) fit (README), not 1: one fit on two
+    # threads already keeps both cores busy.
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--seeds", type=int, default=3, help="seeds of every row but (c)")
     p.add_argument("--only", nargs="+", default=["a", "b", "c", "d", "e", "f", "g"])
