@@ -7,7 +7,7 @@ import numbers
 import warnings
 from collections.abc import Hashable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,8 +19,9 @@ from torch import nn
 
 from collab.data import check_ratings, encode_ids, id_column, id_vocabulary
 from collab.model import EmbeddingDotBias, EmbeddingNN, splitter
-from deepfit import NeuralEstimator, TensorBatches
+from deepfit import FitData, NeuralEstimator, TensorBatches
 from deepfit.callbacks import Callback
+from deepfit.params import Boolean, InstanceOf, Interval, Options, Satisfies, SequenceOf
 from deepfit.schedules import Schedule
 
 __all__ = ["CollabRegressor"]
@@ -199,41 +200,33 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         self.dropout = dropout
         self.init_std = init_std
 
-    # ---- checks ---------------------------------------------------------------------
-
-    def _check_params(self) -> None:
-        if self.model not in _MODELS:
-            raise ValueError(f"model must be one of {_MODELS}, got {self.model!r}")
-        n = self.n_factors
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n_factors must be a positive integer, got {n!r}")
-        for name in ("weight_decay", "bias_decay", "implicit_decay", "init_std"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Real) or not v >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-        if not (isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1):
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if self.model == "nn" and (
-            not isinstance(self.layers, Sequence)
-            or not all(isinstance(w, numbers.Integral) and w > 0 for w in self.layers)
-        ):
-            raise ValueError(
-                f"layers must be a sequence of positive widths, got {self.layers!r}"
-            )
-        yr = self.y_range
-        if yr is None or (isinstance(yr, str) and yr == "auto"):
-            return
-        if (
-            isinstance(yr, str)
-            or not isinstance(yr, Sequence)
-            or len(yr) != 2
-            or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in yr)
-            or not yr[0] < yr[1]
-        ):
-            raise ValueError(
-                f'y_range must be "auto", None or a (low, high) pair with low < high, '
-                f"got {yr!r}"
-            )
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **NeuralEstimator._parameter_constraints,
+        "user_col": [InstanceOf(Hashable, "a column name")],
+        "item_col": [InstanceOf(Hashable, "a column name")],
+        "model": [Options(*_MODELS)],
+        "n_factors": [Interval(numbers.Integral, 1, None)],
+        "implicit": [Boolean()],
+        "y_range": [
+            Options("auto"),
+            Satisfies(
+                lambda r: (
+                    len(r) == 2
+                    and all(isinstance(v, numbers.Real) and math.isfinite(v) for v in r)
+                    and r[0] < r[1]
+                    and not isinstance(r, str)
+                ),
+                "a (low, high) pair with low < high",
+            ),
+            None,
+        ],
+        "weight_decay": [Interval(numbers.Real, 0, None)],
+        "bias_decay": [Interval(numbers.Real, 0, None)],
+        "implicit_decay": [Interval(numbers.Real, 0, None)],
+        "layers": [SequenceOf(Interval(numbers.Integral, 1, None))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "init_std": [Interval(numbers.Real, 0, None)],
+    }
 
     def _ids(self, X: Any) -> tuple[pd.Series, pd.Series]:
         users = id_column(X, self.user_col, "user")
@@ -251,10 +244,9 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
 
     # ---- fitting --------------------------------------------------------------------
 
-    def _fit_data(self, X, y, eval_set, reset, **kwargs):
+    def _fit_data(self, X, y, eval_set, reset, **kwargs) -> FitData:
         # Everything is checked before any fitted attribute changes, so a bad call leaves
         # a fitted estimator as it was.
-        self._check_params()
         users, items = self._ids(X)
         if len(users) == 0:
             raise ValueError("X is empty: need ratings to fit")
@@ -314,14 +306,14 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             device=device,
         )
         if eval_set is None and valid_idx is None:
-            return train, None
+            return FitData(train)
         if eval_set is None:
             vu, vi, vy = (
                 users.iloc[valid_idx],
                 items.iloc[valid_idx],
                 ratings[valid_idx],
             )
-        return train, self._valid_batches(vu, vi, vy, device)
+        return FitData(train, self._valid_batches(vu, vi, vy, device))
 
     def _valid_batches(self, users, items, ratings, device) -> TensorBatches | None:
         # Pairs with an id the model has no embedding for cannot enter the validation
@@ -390,20 +382,14 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return splitter(module)
 
-    def _opt_func(self):
-        return partial(_adamw_decays, decays={}, default=float(self.weight_decay))
-
-    def _make_learner(self, module: nn.Module | None = None):
-        module = self.module_ if module is None else module
-        learner = super()._make_learner(module)
+    def _opt_func(self, module: nn.Module):
         # Each kind of parameter gets its own decoupled weight decay.
         decays = {id(module.user_bias.weight): float(self.bias_decay)}
         decays[id(module.item_bias.weight)] = float(self.bias_decay)
         for imp in (module.user_implicit, module.item_implicit):
             if imp is not None:
                 decays[id(imp.weight)] = float(self.implicit_decay)
-        learner.opt_func = partial(learner.opt_func, decays=decays)
-        return learner
+        return partial(_adamw_decays, decays=decays, default=float(self.weight_decay))
 
     def fit(self, X: Any, y: Any = None, eval_set: tuple[Any, Any] | None = None):
         """Fit on the ratings ``y`` of the user-item pairs in ``X``.
@@ -442,14 +428,14 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             )
             out[warm] = self._predict_outputs(batches).numpy()
         if not warm.all():
-            module = self.module_
-            device = next(module.parameters()).device
-            with torch.inference_mode():
-                fb = module.fallback(
-                    torch.from_numpy(u[~warm]).to(device),
-                    torch.from_numpy(i[~warm]).to(device),
-                )
-            out[~warm] = fb.float().cpu().numpy()
+            cold = TensorBatches(
+                (torch.from_numpy(u[~warm]), torch.from_numpy(i[~warm])),
+                batch_size=65536,
+            )
+            fallback = self._predict_outputs(
+                cold, transform=lambda forward, xb: self.module_.fallback(*xb)
+            )
+            out[~warm] = fallback.numpy()
         return out
 
     def cold_rows(self, X: Any) -> pd.DataFrame:
@@ -495,46 +481,9 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             raise ValueError(f"k must be a positive integer, got {k!r}")
         ids = pd.Index(_as_id_list(users), tupleize_cols=False)
         codes = encode_ids(self.users_, ids)
-        module = self.module_
-        module.eval()
-        device = next(module.parameters()).device
         n_items = len(self.items_)
         k = min(int(k), n_items)
-        # Bound the (users, items) block: the MLP of "nn" runs on every pair of it.
-        cells = 2**24 if self.model == "dot" else 2**18
-        step = max(1, cells // n_items)
-        frames = []
-        with torch.inference_mode():
-            for start in range(0, len(codes), step):
-                block = codes[start : start + step]
-                known = torch.from_numpy(block >= 0).to(device)
-                cb = torch.from_numpy(block).to(device)
-                scores = module.item_scores(cb.clamp(min=0)).float()  # (U, I)
-                if not known.all():
-                    every = torch.arange(n_items, device=device)
-                    cold = module.fallback(
-                        torch.full((n_items,), -1, device=device), every
-                    ).float()
-                    scores[~known] = cold
-                if exclude_seen:
-                    mask = self.seen_[np.clip(block, 0, None)].toarray()
-                    mask[block < 0] = False
-                    scores[torch.from_numpy(mask).to(device)] = -math.inf
-                top, idx = torch.topk(scores, k, dim=1)  # (U, k)
-                top, idx = top.cpu().numpy(), idx.cpu().numpy()
-                rows = np.repeat(np.arange(start, start + len(block)), k)
-                keep = np.isfinite(top.ravel())
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "user": ids[rows[keep]],
-                            "item": self.items_[idx.ravel()[keep]],
-                            "score": top.ravel()[keep].astype(np.float64),
-                            "rank": np.tile(np.arange(1, k + 1), len(block))[keep],
-                        }
-                    )
-                )
-        if not frames:
+        if len(codes) == 0:
             return pd.DataFrame(
                 {
                     "user": ids,
@@ -543,7 +492,38 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
                     "rank": np.zeros(0, dtype=np.int64),
                 }
             )
-        return pd.concat(frames, ignore_index=True)
+        # Bound the (users, items) block: the MLP of "nn" runs on every pair of it.
+        cells = 2**24 if self.model == "dot" else 2**18
+        blocks = TensorBatches(
+            torch.from_numpy(codes), batch_size=max(1, cells // n_items)
+        )
+        module = self.module_
+
+        def top_k(forward: Any, block: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            known = block >= 0
+            scores = module.item_scores(block.clamp(min=0)).float()  # (U, I)
+            if not known.all():
+                every = torch.arange(n_items, device=block.device)
+                none = torch.full((n_items,), -1, device=block.device)
+                scores[~known] = module.fallback(none, every).float()
+            if exclude_seen:
+                rows = block.cpu().numpy()
+                mask = self.seen_[np.clip(rows, 0, None)].toarray()
+                mask[rows < 0] = False
+                scores[torch.from_numpy(mask).to(block.device)] = -math.inf
+            return torch.topk(scores, k, dim=1)  # (U, k) scores and item codes
+
+        top, idx = (t.numpy() for t in self._predict_outputs(blocks, transform=top_k))
+        rows = np.repeat(np.arange(len(codes)), k)
+        keep = np.isfinite(top.ravel())
+        return pd.DataFrame(
+            {
+                "user": ids[rows[keep]],
+                "item": self.items_[idx.ravel()[keep]],
+                "score": top.ravel()[keep].astype(np.float64),
+                "rank": np.tile(np.arange(1, k + 1), len(codes))[keep],
+            }
+        )
 
     def similar_items(self, item: Hashable, k: int = 10) -> pd.DataFrame:
         """The ``k`` items whose factors are closest to ``item``'s by cosine similarity.

@@ -14,11 +14,11 @@ from deepfit.callbacks import (
     History,
     ProgressBar,
 )
-from deepfit.data import TensorBatches, train_valid_split
-from deepfit.estimator import NeuralEstimator, resolve_device
+from deepfit.data import TensorBatches, to_device, train_valid_split
+from deepfit.estimator import FitData, NeuralEstimator, resolve_device
 from deepfit.layers import AdaptiveConcatPool2d, LinBnDrop, SigmoidRange, mlp_blocks
-from deepfit.learner import FitInterrupted, Learner, discriminative_lrs, to_device
-from deepfit.lr_finder import LRFinderResult, lr_find
+from deepfit.learner import FitInterrupted, Learner, discriminative_lrs
+from deepfit.lr_finder import SUGGESTIONS, LRFinder, LRFinderResult, lr_find
 from deepfit.optim import SparseAdamW
 from deepfit.schedules import SGDR, Constant, OneCycle, Schedule, get_schedule
 
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SGDR",
+    "SUGGESTIONS",
     "AdaptiveConcatPool2d",
     "AdversarialTraining",
     "Callback",
@@ -33,9 +34,11 @@ __all__ = [
     "Checkpoint",
     "Constant",
     "EarlyStopping",
+    "FitData",
     "FitInterrupted",
     "GradientClipping",
     "History",
+    "LRFinder",
     "LRFinderResult",
     "Learner",
     "LinBnDrop",

@@ -11,7 +11,7 @@ The :class:`~deepfit.learner.Learner` calls, in this order::
 
 Each hook receives the learner, whose attributes (``model``, ``opt``, ``epoch``, ``iter``,
 ``pos``, ``loss``, ``xb``, ``yb``, ``pred``, ``train_loss``, ``valid_loss``, ``metrics``,
-``lrs``) describe the current state. A hook may raise :class:`CancelFit` to end training
+``lrs``, ``tags``) describe the current state. A hook may raise :class:`CancelFit` to end training
 cleanly (``after_fit`` still runs). Callbacks run in ascending ``order``.
 """
 
@@ -86,12 +86,16 @@ def _monitor_value(learn: Learner, monitor: str) -> float | None:
 class History(Callback):
     """Per-epoch record of losses, metrics, learning rates and time.
 
+    One ``History`` may follow several fits (the stages of a recipe): its rows then run
+    on, and each carries the ``tags`` of its fit (``stage``, say).
+
     Attributes
     ----------
     epochs : list of dict
-        One row per finished epoch: ``epoch``, ``train_loss``, ``valid_loss`` (when there is
-        a validation set), each metric, ``lr`` (the last layer group's rate at the epoch's
-        last batch) and ``time`` in seconds.
+        One row per finished epoch: ``epoch`` (counted over every fit this History saw),
+        ``train_loss``, ``valid_loss`` (when there is a validation set), each metric,
+        ``lr`` (the last layer group's rate at the epoch's last batch), ``time`` in
+        seconds, then the fit's tags.
     lrs : list of list of float
         The rate of every layer group at every training batch.
     """
@@ -109,12 +113,16 @@ class History(Callback):
         self.lrs.append(list(learn.lrs))
 
     def after_epoch(self, learn: Learner) -> None:
-        row: dict[str, Any] = {"epoch": learn.epoch, "train_loss": learn.train_loss}
+        row: dict[str, Any] = {
+            "epoch": len(self.epochs),
+            "train_loss": learn.train_loss,
+        }
         if learn.valid_loss is not None:
             row["valid_loss"] = learn.valid_loss
         row.update(learn.metrics)
         row["lr"] = learn.lrs[-1] if learn.lrs else float("nan")
         row["time"] = time.perf_counter() - self._start
+        row.update(learn.tags)
         self.epochs.append(row)
 
     def to_frame(self):
@@ -236,8 +244,6 @@ class AdversarialTraining(Callback):
         self._handle = mod.register_forward_hook(self._hook)
 
     def after_loss(self, learn: Learner) -> None:
-        from deepfit.learner import _call_model  # the learner imports this module
-
         e, self._e = self._e, None
         if e is None or not learn.loss.requires_grad:
             return
@@ -249,9 +255,8 @@ class AdversarialTraining(Callback):
         scale = size / g.flatten(1).norm(dim=1).clamp_min(1e-12)
         self._r = g * scale.view(-1, *[1] * (g.dim() - 1))
         try:
-            with learn._autocast():
-                pred = _call_model(learn.model, learn.xb)
-                adv = learn.loss_func(pred, *learn.yb)
+            with learn.autocast():
+                adv = learn.loss_func(learn.forward(learn.xb), *learn.yb)
         finally:
             self._r = None
         adv.backward()  # gradients add up with the learner's backward of its own loss

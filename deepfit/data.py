@@ -14,9 +14,22 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["TensorBatches", "train_valid_split"]
+__all__ = ["TensorBatches", "to_device", "train_valid_split"]
 
 Tensors = torch.Tensor | Sequence[torch.Tensor]
+
+
+def to_device(obj: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """Move a tensor, or the tensors in a tuple/list/dict, to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return (
+            obj if obj.device == device else obj.to(device, non_blocking=non_blocking)
+        )
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(to_device(o, device, non_blocking) for o in obj)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device, non_blocking) for k, v in obj.items()}
+    return obj
 
 
 def _flat(x: Tensors | None) -> list[torch.Tensor]:

@@ -1,17 +1,23 @@
 """``NeuralEstimator``: the scikit-learn face shared by every deepfit estimator.
 
 A domain estimator subclasses it, lists its own parameters *and* the common ones in its
-``__init__`` (scikit-learn reads parameters from the signature), and implements three
-hooks:
+``__init__`` (scikit-learn reads parameters from the signature), declares their
+constraints in ``_parameter_constraints`` (merged with the base class's), and implements
+the hooks that describe *what* it trains:
 
-- ``_fit_data(X, y, eval_set, reset, **kw) -> (train_batches, valid_batches | None)``:
-  validate the input, fit preprocessing when ``reset`` (not when warm-starting), and
-  return batches ready for the learner;
+- ``_fit_data(X, y, eval_set, reset, **kw) -> FitData`` (or a ``(train, valid)``
+  pair): validate the input, fit preprocessing when ``reset`` (not when warm-starting),
+  and return the batches;
 - ``_build_module() -> nn.Module``, from fitted attributes only;
-- ``_loss_func()``; optionally ``_layer_groups(module)``, ``_metrics()``, ``_opt_func()``.
+- ``_loss_func()``; optionally ``_layer_groups(module)``, ``_metrics()``,
+  ``_opt_func(module)``, ``_learner_callbacks()`` (callbacks of every training step,
+  the finder's included), ``_finder_params()`` (how the finder sweeps and reads its
+  curve) and ``_check_params()`` (checks across parameters);
+- ``_recipe(learner, data, history) -> lr``: how it trains (default: one
+  ``learner.fit`` at the rate ``_resolve_lr`` gives; the transfer-learning domains use
+  ``learner.fine_tune``).
 
-``fit`` is then inherited; estimators with a multi-stage recipe (vision, text) override it
-and reuse ``_seeded``, ``_make_learner``, ``_resolve_lr`` and ``_train``.
+``fit``, ``lr_find`` and the prediction path (``_predict_outputs``) are the engine's.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import numbers
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -33,11 +41,20 @@ from torch import nn
 
 from deepfit.callbacks import Callback, EarlyStopping, History, ProgressBar
 from deepfit.data import train_valid_split
-from deepfit.learner import Learner, _call_model, to_device
+from deepfit.learner import Learner
 from deepfit.lr_finder import LRFinderResult
-from deepfit.schedules import Schedule, get_schedule
+from deepfit.params import (
+    Boolean,
+    InstanceOf,
+    Interval,
+    Options,
+    Satisfies,
+    SequenceOf,
+    validate_params,
+)
+from deepfit.schedules import Schedule
 
-__all__ = ["NeuralEstimator", "resolve_device"]
+__all__ = ["FitData", "NeuralEstimator", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -77,6 +94,34 @@ class _PackedModule:
         for name, b in self.skeleton.named_buffers():
             memo[id(b)] = self.state[name]
         return copy.deepcopy(self.skeleton, memo)
+
+
+class _SweepDone(Exception):
+    """Ends ``lr_find``'s run of the recipe at its sweep, carrying the result."""
+
+    def __init__(self, result: LRFinderResult) -> None:
+        super().__init__("learning-rate sweep done")
+        self.result = result
+
+
+@dataclass
+class FitData:
+    """What ``_fit_data`` hands the recipe: training batches, validation batches (or
+    ``None``) and, optionally, the batches the finder sweeps (default: the training
+    ones, or a function that makes them when a sweep needs them). A domain whose recipe
+    needs more (images to resize, a language model's texts) subclasses it."""
+
+    train: Iterable
+    valid: Iterable | None = None
+    finder: Iterable | Callable[[], Iterable] | None = None
+    reset: bool = True  # False when warm-starting (set by ``fit``)
+
+    @property
+    def finder_batches(self) -> Iterable:
+        """``finder`` (made now if it is a function), else the training batches."""
+        if self.finder is None:
+            return self.train
+        return self.finder() if callable(self.finder) else self.finder
 
 
 class NeuralEstimator(BaseEstimator):
@@ -130,6 +175,36 @@ class NeuralEstimator(BaseEstimator):
         Whether Ctrl-C ended the last fit (the model is usable; see ``Learner.fit``).
     """
 
+    # Subclasses merge their own: {**NeuralEstimator._parameter_constraints, ...}.
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "epochs": [Interval(numbers.Integral, 1, None)],
+        "lr": [
+            Interval(numbers.Real, 0, None, closed="neither"),
+            SequenceOf(Interval(numbers.Real, 0, None, closed="neither")),
+            InstanceOf(slice, "a slice(lo, hi) of rates"),
+            None,
+        ],
+        "schedule": [
+            Options("one_cycle", "sgdr", "constant"),
+            InstanceOf(Schedule, "a Schedule"),
+        ],
+        "batch_size": [Interval(numbers.Integral, 1, None)],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left"), None],
+        "early_stopping": [Boolean(), Interval(numbers.Integral, 1, None)],
+        "random_state": [
+            Interval(numbers.Integral, 0, 2**32 - 1),
+            InstanceOf(np.random.RandomState, "a numpy RandomState"),
+            None,
+        ],
+        "device": [
+            Satisfies(resolve_device, '"auto" or a torch device ("cpu", "cuda:0", ...)')
+        ],
+        "verbose": [Boolean(), Interval(numbers.Integral, 0, None)],
+        "warm_start": [Boolean()],
+        "amp": [Boolean()],
+        "callbacks": [SequenceOf(InstanceOf(Callback, "a Callback"), min_len=0), None],
+    }
+
     def __init__(
         self,
         *,
@@ -168,7 +243,7 @@ class NeuralEstimator(BaseEstimator):
         eval_set: tuple[Any, Any] | None,
         reset: bool,
         **kwargs: Any,
-    ) -> tuple[Iterable, Iterable | None]:
+    ) -> FitData:
         raise NotImplementedError
 
     def _build_module(self) -> nn.Module:
@@ -183,37 +258,44 @@ class NeuralEstimator(BaseEstimator):
     def _metrics(self) -> dict[str, Any]:
         return {}
 
-    def _opt_func(self) -> Any:
+    def _opt_func(self, module: nn.Module) -> Any:
         wd = getattr(self, "weight_decay", 0.01)
         return partial(torch.optim.AdamW, betas=(0.9, 0.99), weight_decay=wd)
 
+    def _learner_callbacks(self) -> list[Callback]:
+        """Callbacks of every training step of this estimator's learner, the finder's
+        sweep included (gradient clipping, say)."""
+        return []
+
+    def _finder_params(self) -> dict[str, Any]:
+        """Keyword arguments of the finder's sweep when ``lr=None`` (its range, length,
+        suggestion rule)."""
+        return {}
+
+    def _check_params(self) -> None:
+        """Checks across parameters that ``_parameter_constraints`` cannot state."""
+
+    def _recipe(self, learner: Learner, data: FitData, history: History) -> Any:
+        """Train ``learner`` on ``data`` and return the rate used (the default: one
+        ``fit`` of ``epochs`` at ``lr`` or the finder's suggestion)."""
+        lr = self._resolve_lr(learner, data.finder_batches)
+        learner.fit(
+            data.train,
+            self.epochs,
+            lr,
+            self.schedule,
+            self._fit_callbacks(history, data.valid),
+            data.valid,
+        )
+        return lr
+
     # ---- shared machinery -----------------------------------------------------------
 
-    def _check_common_params(self) -> None:
-        def positive_int(name: str) -> None:
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-        positive_int("epochs")
-        positive_int("batch_size")
-        vf = self.validation_fraction
-        if vf is not None and not (isinstance(vf, numbers.Real) and 0 <= vf < 1):
-            raise ValueError(
-                f"validation_fraction must be in [0, 1) or None, got {vf!r}"
-            )
-        es = self.early_stopping
-        if not isinstance(es, (bool, numbers.Integral)) or (
-            not isinstance(es, bool) and es < 1
-        ):
-            raise ValueError(
-                f"early_stopping must be a bool or a patience >= 1, got {es!r}"
-            )
-        lr = self.lr
-        if isinstance(lr, numbers.Real) and not lr > 0:
-            raise ValueError(f"lr must be > 0 (or None for the finder), got {lr!r}")
-        get_schedule(self.schedule)
-        resolve_device(self.device)
+    def _validate_params(self) -> None:
+        """Every declared constraint, then the checks across parameters: once, at the
+        top of ``fit`` and ``lr_find``, before any data is read."""
+        validate_params(self)
+        self._check_params()
 
     @contextlib.contextmanager
     def _seeded(self) -> Iterator[None]:
@@ -245,80 +327,88 @@ class NeuralEstimator(BaseEstimator):
             return np.arange(n), None
         return train_valid_split(n, frac, random_state=self._seed, stratify=stratify)
 
-    def _make_learner(self, module: nn.Module | None = None) -> Learner:
-        module = self.module_ if module is None else module
-        return Learner(
-            module,
-            self._loss_func(),
-            layer_groups=self._layer_groups(module),
-            opt_func=self._opt_func(),
-            metrics=self._metrics(),
-            device=self._device(),
-            amp=self.amp,
-        )
-
-    def _resolve_lr(self, learner: Learner, batches: Iterable, **finder_kw: Any) -> Any:
-        if self.lr is not None:
-            return self.lr
-        result = learner.lr_find(batches, **finder_kw)
-        self.lr_find_ = result
-        return result.suggestion
-
-    def _train(
-        self,
-        learner: Learner,
-        train: Iterable,
-        valid: Iterable | None,
-        lr: Any,
-        epochs: int | None = None,
-        schedule: Any = None,
-        extra_callbacks: Iterable[Callback] = (),
+    def _make_learner(
+        self, module: nn.Module | None = None, **overrides: Any
     ) -> Learner:
-        """One ``learner.fit`` with the estimator's callbacks; updates ``history_``."""
-        history = History()
-        cbs: list[Callback] = [history, ProgressBar(self.verbose), *extra_callbacks]
+        """A learner for ``module`` (default ``module_``) from the estimator's hooks;
+        ``overrides`` replace any of the Learner's arguments (a second model of the
+        recipe, say a language model, brings its own loss and groups)."""
+        module = self.module_ if module is None else module
+        hooks: dict[str, Callable[[], Any]] = {
+            "loss_func": self._loss_func,
+            "layer_groups": partial(self._layer_groups, module),
+            "opt_func": partial(self._opt_func, module),
+            "metrics": self._metrics,
+            "callbacks": self._learner_callbacks,
+        }
+        kwargs = {k: overrides[k] if k in overrides else f() for k, f in hooks.items()}
+        kwargs.update(device=self._device(), amp=self.amp)
+        return Learner(module, **kwargs)
+
+    def _fit_callbacks(
+        self, history: History, valid: Iterable | None
+    ) -> list[Callback]:
+        """The callbacks of one fit: history, progress, early stopping (when there is a
+        validation set) and the user's."""
+        cbs: list[Callback] = [history, ProgressBar(self.verbose)]
         if self.early_stopping and valid is not None:
             patience = 3 if self.early_stopping is True else int(self.early_stopping)
             cbs.append(EarlyStopping(patience=patience))
-        cbs += list(self.callbacks or [])
-        learner.fit(
-            train,
-            epochs or self.epochs,
-            lr,
-            self.schedule if schedule is None else schedule,
-            cbs,
-            valid,
-        )
-        frame = history.to_frame()
-        previous = getattr(self, "history_", None)
-        if previous is not None and len(previous) and len(frame):
-            frame["epoch"] += int(previous["epoch"].max()) + 1
-            frame = pd.concat([previous, frame], ignore_index=True)
-        self.history_ = frame
-        self.n_epochs_ = len(history.epochs)
-        self.interrupted_ = learner.interrupted
-        self.lr_ = lr
-        return learner
+        return cbs + list(self.callbacks or [])
+
+    def _resolve_lr(self, learner: Learner, batches: Iterable) -> Any:
+        """``lr``, or with ``lr=None`` the finder's suggestion from a sweep of
+        ``learner`` on ``batches`` as it stands (say with its body frozen); the sweep
+        is kept in ``lr_find_``. The one place where ``lr=None`` is resolved."""
+        sweep = getattr(self, "_sweep_kwargs", None)
+        if sweep is None and self.lr is not None:
+            return self.lr
+        result = learner.lr_find(batches, **{**self._finder_params(), **(sweep or {})})
+        if sweep is not None:
+            raise _SweepDone(result)
+        self.lr_find_ = result
+        if not result.reliable:
+            warnings.warn(
+                "the learning-rate finder's curve is unreliable (too short, or the loss "
+                f"hardly fell); using lr={result.suggestion:g}. Pass lr to choose it "
+                "yourself.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return result.suggestion
 
     def _is_warm(self) -> bool:
         return bool(self.warm_start) and hasattr(self, "module_")
 
     def _fit(self, X: Any, y: Any = None, eval_set: Any = None, **kwargs: Any):
-        self._check_common_params()
+        """The one ``fit``: checks, data, module, learner, the recipe, the record."""
+        self._validate_params()
         reset = not self._is_warm()
-        if reset:
-            self.history_ = None
         with self._seeded():
-            train, valid = self._fit_data(
-                X, y, eval_set=eval_set, reset=reset, **kwargs
-            )
+            data = self._fit_data(X, y, eval_set=eval_set, reset=reset, **kwargs)
+            if not isinstance(data, FitData):  # a (train, valid) pair
+                data = FitData(*data)
+            data.reset = reset
             if reset:
                 self.module_ = self._build_module()
             self.module_.to(self._device())
             learner = self._make_learner()
-            lr = self._resolve_lr(learner, train)
-            self._train(learner, train, valid, lr)
+            history = History()
+            lr = self._recipe(learner, data, history)
+        self.history_ = self._history_frame(history, reset)
+        self.n_epochs_ = len(history.epochs)
+        self.interrupted_ = learner.interrupted
+        self.lr_ = lr
         return self
+
+    def _history_frame(self, history: History, reset: bool) -> pd.DataFrame:
+        """The fit's history; a warm start's rows follow the previous fit's."""
+        frame = history.to_frame()
+        previous = None if reset else getattr(self, "history_", None)
+        if previous is not None and len(previous) and len(frame):
+            frame["epoch"] += int(previous["epoch"].max()) + 1
+            frame = pd.concat([previous, frame], ignore_index=True)
+        return frame
 
     def fit(self, X: Any, y: Any = None, eval_set: tuple[Any, Any] | None = None):
         """Fit on ``X`` (and ``y``); ``eval_set=(X_valid, y_valid)`` gives a validation
@@ -326,40 +416,42 @@ class NeuralEstimator(BaseEstimator):
         return self._fit(X, y, eval_set=eval_set)
 
     def lr_find(self, X: Any, y: Any = None, **kwargs: Any) -> LRFinderResult:
-        """Run the learning-rate finder on a fresh copy of this estimator (this one is
-        left as it was). Keyword arguments go to :func:`deepfit.lr_find`; call ``.plot()``
-        on the result to see the curve."""
+        """The learning-rate sweep that ``lr=None`` runs, on a fresh copy of this
+        estimator (this one is left as it was): ``fit``'s recipe up to its sweep (say
+        with the body frozen, or after a language model's fine-tuning). Keyword
+        arguments go to :func:`deepfit.lr_find`; call ``.plot()`` on the result to see
+        the curve."""
+        return self._sweep(X, y, kwargs)
+
+    def _sweep(
+        self, X: Any, y: Any, finder_kwargs: dict[str, Any], **fit_kwargs: Any
+    ) -> LRFinderResult:
         est = clone(self)
-        est._check_common_params()
-        with est._seeded():
-            train, _ = est._fit_data(X, y, eval_set=None, reset=True)
-            module = est._build_module().to(est._device())
-            est.module_ = module
-            return est._make_learner(module).lr_find(train, **kwargs)
+        est._sweep_kwargs = dict(finder_kwargs)  # its recipe stops at the sweep
+        try:
+            est._fit(X, y, **fit_kwargs)
+        except _SweepDone as done:
+            return done.result
+        raise RuntimeError(f"{type(self).__name__}'s recipe ran no learning-rate sweep")
 
     def _predict_outputs(
-        self, batches: Iterable, module: nn.Module | None = None
-    ) -> torch.Tensor:
-        """The network's outputs on ``batches``, in eval mode, as one CPU float tensor;
-        ``module`` (default ``module_``) is what is called on each batch's inputs."""
+        self,
+        batches: Iterable,
+        module: nn.Module | None = None,
+        transform: Callable | None = None,
+    ) -> Any:
+        """The network's outputs on ``batches`` through the engine's one prediction
+        path (:meth:`Learner.predict`: eval mode, device, mixed precision), as CPU
+        tensors; ``module`` (default ``module_``) is what runs on each batch's inputs,
+        ``transform`` is :meth:`Learner.predict`'s."""
         check_is_fitted(self)
         device = self._device()
         module = self.module_ if module is None else module
-        if next(module.parameters()).device != device:
+        first = next(module.parameters(), None)
+        if first is not None and first.device != device:
             module.to(device)
-        module.eval()
-        outs = []
-        ctx = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.amp and device.type == "cuda"
-            else contextlib.nullcontext()
-        )
-        with torch.inference_mode(), ctx:
-            for batch in batches:
-                xb = to_device(batch[0], device)
-                out = _call_model(module, xb)
-                outs.append(out[0] if isinstance(out, (tuple, list)) else out)
-        return torch.cat(outs).float().cpu()
+        learner = Learner(module, None, device=device, amp=self.amp)
+        return learner.predict(batches, transform)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")

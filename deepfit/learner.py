@@ -1,4 +1,10 @@
-"""The training loop: a model, a loss, an optimizer and the model's layer groups."""
+"""The training loop: a model, a loss, an optimizer and the model's layer groups.
+
+Everything that trains goes through :meth:`Learner._one_batch` and everything that
+evaluates or predicts through :meth:`Learner._evaluate`, so a feature added there
+(clipping, mixed precision, distributed training, streamed data) reaches every recipe,
+the learning-rate finder and every estimator.
+"""
 
 from __future__ import annotations
 
@@ -15,28 +21,19 @@ import torch
 from torch import nn
 
 from deepfit.callbacks import EVENTS, Callback, CancelFit
+from deepfit.data import to_device
+from deepfit.lr_finder import LRFinderResult, lr_find
 from deepfit.schedules import Schedule, get_schedule
 
-__all__ = ["FitInterrupted", "Learner", "discriminative_lrs", "to_device"]
+__all__ = ["FitInterrupted", "Learner", "LrSpec", "discriminative_lrs"]
 
 LrSpec = float | Sequence[float] | slice
+# stage_lr(stage, n_frozen) -> the rates of one stage of Learner.fine_tune.
+StageLr = Callable[[int, int], LrSpec]
 
 
 class FitInterrupted(UserWarning):
     """Warned when Ctrl-C (KeyboardInterrupt) ends a fit early."""
-
-
-def to_device(obj: Any, device: torch.device, non_blocking: bool = False) -> Any:
-    """Move a tensor, or the tensors in a tuple/list/dict, to ``device``."""
-    if isinstance(obj, torch.Tensor):
-        return (
-            obj if obj.device == device else obj.to(device, non_blocking=non_blocking)
-        )
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(to_device(o, device, non_blocking) for o in obj)
-    if isinstance(obj, dict):
-        return {k: to_device(v, device, non_blocking) for k, v in obj.items()}
-    return obj
 
 
 def discriminative_lrs(lr: float, n_groups: int, ratio: float) -> list[float]:
@@ -45,12 +42,23 @@ def discriminative_lrs(lr: float, n_groups: int, ratio: float) -> list[float]:
     return [lr / ratio ** (n_groups - 1 - i) for i in range(n_groups)]
 
 
-def _call_model(model: nn.Module, xb: Any) -> Any:
-    return model(*xb) if isinstance(xb, (tuple, list)) else model(xb)
-
-
 def _overrides(cb: Callback, event: str) -> bool:
     return getattr(type(cb), event, None) is not getattr(Callback, event)
+
+
+def _first(out: Any) -> Any:
+    """A model may return a tuple whose first item is the prediction and the rest extra
+    outputs for the loss (a language model's AR/TAR activations)."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _cat(outs: list[Any]) -> Any:
+    """Concatenate per-batch outputs (tensors, or tuples of tensors item by item) on
+    the CPU; floating outputs as float32."""
+    if isinstance(outs[0], (tuple, list)):
+        return tuple(_cat([o[j] for o in outs]) for j in range(len(outs[0])))
+    out = torch.cat(outs)
+    return (out.float() if out.is_floating_point() else out).cpu()
 
 
 class Learner:
@@ -59,10 +67,12 @@ class Learner:
     Parameters
     ----------
     model : nn.Module
-        Called as ``model(xb)``, or ``model(*xb)`` when a batch's inputs are a tuple.
-    loss_func : callable
+        Called as ``model(xb)``, or ``model(*xb)`` when a batch's inputs are a tuple. It
+        may return a tuple: its first item is the prediction, the others reach the loss.
+    loss_func : callable or None
         ``loss_func(pred, *targets) -> scalar tensor``; the targets are everything after
         the inputs in a batch, so a batch ``(x, y, w)`` gives ``loss_func(pred, y, w)``.
+        ``None`` for a learner that only predicts.
     layer_groups : sequence, optional
         The model's parameters cut into groups, earliest layers first. Each group is a
         module, a list of modules or a list of parameters. Default: one group.
@@ -73,6 +83,9 @@ class Learner:
         a ``"layer_group"`` key that the learner uses to set its rate.
     metrics : dict of str to callable or sequence of callables, optional
         ``metric(pred, target) -> float`` on the whole validation set.
+    callbacks : iterable of Callback, optional
+        Callbacks of every ``fit`` of this learner, the finder's sweep included (say
+        gradient clipping, or a recurrent model's state reset); ``fit`` takes more.
     device : str or torch.device, optional
         Where batches are moved if they are not there yet. Default: the model's device.
     amp : bool, default=False
@@ -86,12 +99,15 @@ class Learner:
         How many leading layer groups are frozen.
     interrupted : bool
         Whether the last fit was ended by Ctrl-C.
+    tags : dict
+        The ``tags`` of the current ``fit`` (its stage, say); :class:`History` adds them
+        to each row.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        loss_func: Callable[..., torch.Tensor],
+        loss_func: Callable[..., torch.Tensor] | None,
         layer_groups: Sequence[Any] | None = None,
         splitter: Callable[[nn.Module], Sequence[Any]] | None = None,
         opt_func: Callable[[list[dict[str, Any]]], torch.optim.Optimizer] | None = None,
@@ -128,7 +144,9 @@ class Learner:
         self.valid_loss: float | None = None
         self.metrics: dict[str, float] = {}
         self.lrs: list[float] = []
+        self.tags: dict[str, Any] = {}
         self._stop_requested = False
+        self._set_hooks(())
 
     # ---- layer groups and freezing -------------------------------------------------
 
@@ -267,12 +285,119 @@ class Learner:
                     g["momentum"] = momentum
         self.lrs = list(lrs)
 
-    # ---- the loop -------------------------------------------------------------------
+    # ---- one batch, one prediction path ----------------------------------------------
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast when ``amp`` is on and the device is CUDA, else nothing."""
         if self.amp and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def forward(self, xb: Any) -> Any:
+        """The model on a batch's inputs: ``model(*xb)`` for a tuple, else
+        ``model(xb)``."""
+        return self.model(*xb) if isinstance(xb, (tuple, list)) else self.model(xb)
+
+    def _one_batch(self, batch: Sequence[Any]) -> int:
+        """The one training step: forward, loss, backward, optimizer step, with the
+        callbacks' hooks in between. Returns the batch's number of rows."""
+        xb, *yb = to_device(batch, self.device)
+        self.xb, self.yb = xb, yb
+        self._call("before_batch")
+        with self.autocast():
+            self.pred = self.forward(self.xb)
+            self.loss = self.loss_func(self.pred, *self.yb)
+        self._call("after_loss")
+        self.loss.backward()
+        self._call("before_step")
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        first = self.yb[0] if self.yb else self.xb
+        while isinstance(first, (tuple, list)):
+            first = first[0]
+        return len(first)
+
+    def _evaluate(
+        self, batches: Iterable, step: Callable[[Any, list[Any]], None]
+    ) -> None:
+        """The one inference loop: eval mode, no autograd, autocast, each batch moved to
+        the device and handed to ``step(inputs, targets)``."""
+        self.model.eval()
+        with torch.inference_mode(), self.autocast():
+            for batch in batches:
+                if not isinstance(batch, (tuple, list)):
+                    batch = (batch,)
+                xb, *yb = to_device(batch, self.device)
+                step(xb, yb)
+
+    def predict(
+        self,
+        batches: Iterable,
+        transform: Callable[[Callable[[Any], Any], Any], Any] | None = None,
+    ) -> Any:
+        """The model's outputs on ``batches`` (inputs first in each batch), in eval mode,
+        concatenated on the CPU (floating outputs as float32).
+
+        ``transform(forward, inputs)`` replaces the plain ``forward(inputs)`` of each
+        batch: test-time augmentation averages ``forward`` over views of the inputs, a
+        recommender ranks the scores it gets. It may return a tensor or a tuple of
+        tensors (concatenated item by item).
+        """
+        outs: list[Any] = []
+
+        def step(xb: Any, yb: list[Any]) -> None:
+            if transform is None:
+                outs.append(_first(self.forward(xb)))
+            else:
+                outs.append(transform(self.forward, xb))
+
+        self._evaluate(batches, step)
+        if not outs:
+            raise ValueError("batches is empty: nothing to predict")
+        return _cat(outs)
+
+    def validate(self, batches: Iterable, callbacks: Iterable[Callback] = ()) -> float:
+        """The loss on ``batches`` (mean over rows, or over whatever a batch's first
+        target counts) and the metrics (in ``metrics``), as after each epoch of ``fit``;
+        the learner's callbacks (and ``callbacks``) see ``before_validate`` and
+        ``after_validate``."""
+        self._set_hooks(callbacks)
+        self._validate(batches)
+        assert self.valid_loss is not None
+        return self.valid_loss
+
+    def _validate(self, valid: Iterable) -> None:
+        was_training = self.model.training
+        self._call("before_validate")
+        losses, sizes, preds, targets = [], [], [], []
+
+        def step(xb: Any, yb: list[Any]) -> None:
+            pred = self.forward(xb)
+            losses.append(self.loss_func(pred, *yb).float())
+            sizes.append(len(yb[0]))
+            if self.metrics_funcs:
+                preds.append(_first(pred))
+                targets.append(yb[0])
+
+        self._evaluate(valid, step)
+        if not losses:
+            raise ValueError("the validation batches are empty")
+        w = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
+        self.valid_loss = float((torch.stack(losses) * w).sum() / w.sum())
+        if self.metrics_funcs:
+            p, t = torch.cat(preds).float(), torch.cat(targets)
+            self.metrics = {k: float(f(p, t)) for k, f in self.metrics_funcs.items()}
+        if was_training:
+            self.train_mode()
+        self._call("after_validate")
+
+    # ---- the loop -------------------------------------------------------------------
+
+    def _set_hooks(self, callbacks: Iterable[Callback]) -> None:
+        cbs = sorted([*self.callbacks, *callbacks], key=lambda cb: cb.order)
+        self._hooks = {
+            e: [getattr(cb, e) for cb in cbs if _overrides(cb, e)] for e in EVENTS
+        }
 
     def _call(self, event: str) -> None:
         for hook in self._hooks[event]:
@@ -286,14 +411,16 @@ class Learner:
         schedule: str | Schedule | None = "one_cycle",
         callbacks: Iterable[Callback] = (),
         valid: Iterable | None = None,
+        tags: dict[str, Any] | None = None,
     ) -> Learner:
         """Train for ``epochs`` passes over ``batches``.
 
         ``batches`` is re-iterated every epoch and must have a length; each batch is
         ``(inputs, target, ...)``. ``valid`` (optional) gives validation batches evaluated
-        after every epoch. Ctrl-C stops at the end of the current batch: the fit returns
-        normally (with a :class:`FitInterrupted` warning), callbacks' ``after_fit`` runs
-        (early stopping puts the best weights back), and ``interrupted`` is set.
+        after every epoch. ``tags`` (say ``{"stage": "frozen"}``) label this fit's rows of
+        the :class:`History`. Ctrl-C stops at the end of the current batch: the fit
+        returns normally (with a :class:`FitInterrupted` warning), callbacks' ``after_fit``
+        runs (early stopping puts the best weights back), and ``interrupted`` is set.
         """
         if not hasattr(batches, "__len__"):
             raise TypeError(
@@ -305,16 +432,15 @@ class Learner:
         self.batches, self.valid_batches = batches, valid
         self.n_epochs = epochs
         self.base_lrs = self.lrs_per_group(lr)
+        self.tags = dict(tags or {})
         sched = get_schedule(schedule)
-        cbs = sorted([*self.callbacks, *callbacks], key=lambda cb: cb.order)
-        self._hooks = {
-            e: [getattr(cb, e) for cb in cbs if _overrides(cb, e)] for e in EVENTS
-        }
+        self._set_hooks(callbacks)
         if self.opt is None:
             self.create_opt()
         total = epochs * n_batches
         self.interrupted, self._stop_requested = False, False
         self.epoch, self.iter, self.pos = 0, 0, 0.0
+        self.valid_loss, self.metrics = None, {}
         with self._sigint_deferred():
             try:
                 self._call("before_fit")
@@ -395,80 +521,26 @@ class Learner:
         w = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
         self.train_loss = float((torch.stack(losses).float() * w).sum() / w.sum())
 
-    def _one_batch(self, batch: Sequence[Any]) -> int:
-        xb, *yb = to_device(batch, self.device)
-        self.xb, self.yb = xb, yb
-        self._call("before_batch")
-        with self._autocast():
-            self.pred = _call_model(self.model, self.xb)
-            self.loss = self.loss_func(self.pred, *self.yb)
-        self._call("after_loss")
-        self.loss.backward()
-        self._call("before_step")
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        first = self.yb[0] if self.yb else self.xb
-        while isinstance(first, (tuple, list)):
-            first = first[0]
-        return len(first)
-
-    @torch.no_grad()
-    def _validate(self, valid: Iterable) -> None:
-        self._call("before_validate")
-        self.model.eval()
-        losses, sizes, preds, targets = [], [], [], []
-        with self._autocast():
-            for batch in valid:
-                xb, *yb = to_device(batch, self.device)
-                pred = _call_model(self.model, xb)
-                losses.append(self.loss_func(pred, *yb).float())
-                sizes.append(len(yb[0]))
-                if self.metrics_funcs:
-                    preds.append(pred[0] if isinstance(pred, (tuple, list)) else pred)
-                    targets.append(yb[0])
-        w = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
-        self.valid_loss = float((torch.stack(losses) * w).sum() / w.sum())
-        if self.metrics_funcs:
-            p, t = torch.cat(preds).float(), torch.cat(targets)
-            self.metrics = {k: float(f(p, t)) for k, f in self.metrics_funcs.items()}
-        self.train_mode()
-        self._call("after_validate")
-
-    @torch.no_grad()
-    def get_preds(self, batches: Iterable) -> torch.Tensor:
-        """The model's outputs on ``batches`` (inputs first in each batch), in eval mode,
-        concatenated."""
-        self.model.eval()
-        outs = []
-        with self._autocast():
-            for batch in batches:
-                xb = to_device(
-                    batch[0] if isinstance(batch, (tuple, list)) else batch, self.device
-                )
-                out = _call_model(self.model, xb)
-                outs.append((out[0] if isinstance(out, (tuple, list)) else out).float())
-        return torch.cat(outs)
-
     # ---- recipes --------------------------------------------------------------------
 
-    def lr_find(self, batches: Iterable, **kwargs: Any):
+    def lr_find(self, batches: Iterable, **kwargs: Any) -> LRFinderResult:
         """Run the learning-rate finder (see :func:`deepfit.lr_finder.lr_find`)."""
-        from deepfit.lr_finder import lr_find
-
         return lr_find(self, batches, **kwargs)
 
     def fine_tune(
         self,
         batches: Iterable,
         epochs: int,
-        lr: float,
+        lr: LrSpec,
         freeze_epochs: int = 1,
         lr_ratio: float = 3.0,
         gradual: bool = False,
         schedule: str | Schedule | None = "one_cycle",
-        freeze_schedule: str | Schedule | None = "one_cycle",
+        freeze_schedule: str | Schedule | None = None,
         callbacks: Iterable[Callback] = (),
         valid: Iterable | None = None,
+        stage_lr: StageLr | None = None,
+        tags: dict[str, Any] | None = None,
     ) -> Learner:
         """The transfer-learning recipe: train the last group with the rest frozen, then
         unfreeze and train everything with discriminative rates, each group ``lr_ratio``
@@ -476,22 +548,48 @@ class Learner:
 
         With ``gradual=True`` (ULMFiT's gradual unfreezing) one more group is unfrozen per
         ``freeze_epochs`` stage, last groups first, before the final all-unfrozen stage.
-        ``callbacks`` apply to every stage.
+        ``freeze_epochs=0`` skips straight to the unfrozen stage (say for a model with
+        nothing pretrained to protect, or a later size of progressive resizing).
+
+        ``stage_lr(stage, n_frozen)`` gives each stage's rates (anything ``fit`` takes),
+        from the stage's index (0 first) and how many leading groups it freezes (0 in the
+        final stage). By default a stage training only the last group gets ``lr``, the
+        others ``discriminative_lrs(lr, n_groups, lr_ratio)``. ``callbacks`` apply to every
+        stage; ``freeze_schedule`` (default: ``schedule``) to the frozen ones. History
+        rows carry ``stage`` ("frozen" or "unfrozen") and ``tags``.
         """
         n = self.n_groups
-        stages = range(n - 1, 0, -1) if gradual else ([n - 1] if n > 1 else [])
-        for n_frozen in stages:
-            if freeze_epochs <= 0:
-                break
+        if stage_lr is None:
+
+            def stage_lr(k: int, n_frozen: int) -> LrSpec:
+                if (n_frozen == n - 1 and n > 1) or not isinstance(lr, (int, float)):
+                    return lr
+                return discriminative_lrs(float(lr), n, lr_ratio)
+
+        frozen = range(n - 1, 0, -1) if gradual else ([n - 1] if n > 1 else [])
+        stages = list(frozen) if freeze_epochs > 0 else []
+        for k, n_frozen in enumerate(stages):
             self.freeze_to(n_frozen)
-            stage_lr = discriminative_lrs(lr, n, lr_ratio) if n_frozen < n - 1 else lr
             self.fit(
-                batches, freeze_epochs, stage_lr, freeze_schedule, callbacks, valid
+                batches,
+                freeze_epochs,
+                stage_lr(k, n_frozen),
+                schedule if freeze_schedule is None else freeze_schedule,
+                callbacks,
+                valid,
+                tags={**(tags or {}), "stage": "frozen"},
             )
             if self.interrupted:
                 return self
         self.unfreeze()
         if epochs > 0:
-            lrs = discriminative_lrs(lr, n, lr_ratio)
-            self.fit(batches, epochs, lrs, schedule, callbacks, valid)
+            self.fit(
+                batches,
+                epochs,
+                stage_lr(len(stages), 0),
+                schedule,
+                callbacks,
+                valid,
+                tags={**(tags or {}), "stage": "unfrozen"},
+            )
         return self

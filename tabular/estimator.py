@@ -4,9 +4,8 @@ domain, wiring :class:`TabularPreprocessor` and :class:`TabularModel` to the eng
 from __future__ import annotations
 
 import numbers
-import warnings
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -15,12 +14,13 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils import TransformerTags
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from deepfit import NeuralEstimator, SparseAdamW, TensorBatches
+from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches
 from deepfit.callbacks import Callback
+from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
 from tabular.model import TabularModel, splitter
 from tabular.preprocessing import TabularPreprocessor, embedding_width, to_frame
 
@@ -71,75 +71,48 @@ def _label_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
 class _TabularBase(NeuralEstimator):
     """Shared machinery of the tabular estimators (not used directly)."""
 
-    # ---- parameters -------------------------------------------------------------------
-
-    def _check_params(self) -> None:
-        layers = self.layers
-        if (
-            not isinstance(layers, (list, tuple))
-            or not layers
-            or not all(
-                isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
-                for w in layers
-            )
-        ):
-            raise ValueError(
-                f"layers must be a non-empty sequence of positive ints, got {layers!r}"
-            )
-        for name in ("dropout", "embed_dropout", "unknown_rate"):
-            v = getattr(self, name)
-            if not (isinstance(v, numbers.Real) and 0 <= v < 1):
-                raise ValueError(f"{name} must be in [0, 1), got {v!r}")
-        if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.sparse_embeddings not in (True, False, "auto"):
-            raise ValueError(
-                f"sparse_embeddings must be True, False or 'auto', got "
-                f"{self.sparse_embeddings!r}"
-            )
-        sizes = self.embedding_sizes
-        if sizes is not None and not isinstance(sizes, dict):
-            raise ValueError(
-                f"embedding_sizes must be a dict of column -> width, got {sizes!r}"
-            )
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **NeuralEstimator._parameter_constraints,
+        "layers": [SequenceOf(Interval(numbers.Integral, 1, None))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "embed_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "embedding_sizes": [InstanceOf(dict, "a dict of column -> width"), None],
+        "cat_features": [InstanceOf((list, tuple), "a list of columns"), None],
+        "cont_features": [InstanceOf((list, tuple), "a list of columns"), None],
+        "min_frequency": [Interval(numbers.Integral, 1, None)],
+        "int_levels": [Interval(numbers.Integral, 0, None)],
+        "unknown_rate": [Interval(numbers.Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(numbers.Real, 0, None)],
+        "sparse_embeddings": [Options(True, False, "auto")],
+    }
 
     # ---- data ---------------------------------------------------------------------------
 
     def _input_frame(self, X: Any, fitting: bool) -> pd.DataFrame:
-        """``X`` as a DataFrame whose columns the fitted preprocessor knows."""
+        """``X`` as a DataFrame whose columns the fitted preprocessor knows.
+
+        scikit-learn's ``validate_data`` keeps ``n_features_in_`` and
+        ``feature_names_in_`` (when every column name is a string) and warns when a
+        frame follows a fit on an array or the other way round; columns are then taken
+        by name from a frame (their order, and extra columns, do not matter) and by
+        position from an array."""
         df = to_frame(X)
+        frame = isinstance(X, pd.DataFrame)
         if fitting:
-            self._fitted_on_frame = isinstance(X, pd.DataFrame)
+            self._fitted_on_frame = frame
+            validate_data(self, df if frame else X, skip_check_array=True)
             return df
-        on_frame = getattr(self, "_fitted_on_frame", True)
-        if on_frame and not isinstance(X, pd.DataFrame):
-            names = list(self.preprocessor_.feature_names_in_)
-            if df.shape[1] != len(names):
-                raise ValueError(
-                    f"X has {df.shape[1]} columns but the model was fitted on "
-                    f"{len(names)} named columns; pass a DataFrame"
-                )
-            warnings.warn(
-                "X has no column names; using the fitted columns in order",
-                UserWarning,
-                stacklevel=3,
-            )
+        names = list(self.preprocessor_.feature_names_in_)
+        if self._fitted_on_frame and frame:
+            missing = [c for c in names if c not in df.columns]
+            if missing:
+                raise ValueError(f"X is missing column(s) seen in fit: {missing}")
+            df = df[names]
+        validate_data(self, df if frame else X, reset=False, skip_check_array=True)
+        if self._fitted_on_frame and not frame:
             df = df.set_axis(names, axis=1)
-        elif not on_frame and df.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {df.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input"
-            )
-        elif not on_frame and isinstance(X, pd.DataFrame):
-            n = self.n_features_in_
-            if df.shape[1] != n:
-                raise ValueError(f"X has {df.shape[1]} columns, expected {n}")
-            warnings.warn(
-                "X has feature names, but the model was fitted without feature names",
-                UserWarning,
-                stacklevel=3,
-            )
-            df = df.set_axis([f"x{i}" for i in range(n)], axis=1)
+        elif not self._fitted_on_frame and frame:
+            df = df.set_axis([f"x{i}" for i in range(df.shape[1])], axis=1)
         return df
 
     def _fit_data(
@@ -150,8 +123,7 @@ class _TabularBase(NeuralEstimator):
         reset: bool,
         sample_weight: Any = None,
         **kwargs: Any,
-    ) -> tuple[TensorBatches, TensorBatches | None]:
-        self._check_params()
+    ) -> FitData:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -178,11 +150,6 @@ class _TabularBase(NeuralEstimator):
             codes, cont = self.preprocessor_.fit_transform_arrays(
                 df if self._fitted_on_frame else X
             )
-            self.n_features_in_ = df.shape[1]
-            if self._fitted_on_frame and all(isinstance(c, str) for c in df.columns):
-                self.feature_names_in_ = np.asarray(df.columns, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
             self._check_embedding_sizes()
         else:
             codes, cont = self.preprocessor_.transform_arrays(df)
@@ -234,7 +201,7 @@ class _TabularBase(NeuralEstimator):
             generator=self._generator(),
             device=device,
         )
-        return train, valid
+        return FitData(train, valid)
 
     def _sample_weights(self, sample_weight: Any, y: np.ndarray, n: int) -> Any:
         w = None
@@ -310,7 +277,7 @@ class _TabularBase(NeuralEstimator):
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return splitter(module)
 
-    def _opt_func(self) -> Any:
+    def _opt_func(self, module: nn.Module) -> Any:
         # foreach: one fused call per group for the dense tensors (about 15% faster
         # per step than torch's per-tensor default on CPU, measured on an Adult model).
         return partial(
@@ -323,32 +290,13 @@ class _TabularBase(NeuralEstimator):
     # ---- prediction -----------------------------------------------------------------------
 
     def _outputs(self, X: Any) -> torch.Tensor:
-        """Raw network outputs for ``X``: one forward pass for small inputs (the
-        single-row path skips batching machinery), chunks of 8192 rows otherwise."""
+        """Raw network outputs for ``X``, through the engine's prediction path, in
+        chunks of 8192 rows."""
         check_is_fitted(self)
         df = self._input_frame(X, fitting=False)
         codes, cont = self.preprocessor_.transform_arrays(df)
-        module, device = self.module_, self._device()
-        first = next(module.parameters(), None)
-        if first is not None and first.device != device:
-            module.to(device)
-        if module.training:
-            module.eval()
-        c, f = torch.from_numpy(codes), torch.from_numpy(cont)
-        with torch.inference_mode():
-            if len(c) <= _PREDICT_BATCH:
-                out = module(c.to(device), f.to(device))
-            else:
-                out = torch.cat(
-                    [
-                        module(
-                            c[i : i + _PREDICT_BATCH].to(device),
-                            f[i : i + _PREDICT_BATCH].to(device),
-                        )
-                        for i in range(0, len(c), _PREDICT_BATCH)
-                    ]
-                )
-        return out.float().cpu()
+        x = (torch.from_numpy(codes), torch.from_numpy(cont))
+        return self._predict_outputs(TensorBatches(x, batch_size=_PREDICT_BATCH))
 
     def transform(self, X: Any) -> pd.DataFrame:
         """The learned entity embeddings of each categorical column
@@ -457,6 +405,9 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
     ----------
     classes_ : ndarray
         Class labels (multi-label: the indicator's column names, or ``0..k-1``).
+    pos_weight_ : ndarray or None
+        Multi-label with ``class_weight="balanced"``: each label's weight of its
+        positives in the loss (negatives / positives in training).
     preprocessor_ : TabularPreprocessor
     module_ : TabularModel
     history_, lr_, lr_find_, n_epochs_
@@ -473,6 +424,11 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
     [1, 0]
     """
     )
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_TabularBase._parameter_constraints,
+        "class_weight": [Options("balanced"), InstanceOf(dict, "a dict"), None],
+    }
 
     def __init__(
         self,
@@ -603,8 +559,10 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         return None if self.multilabel_ else y
 
     def _class_sample_weight(self, y: np.ndarray) -> np.ndarray | None:
+        """Row weights of ``class_weight``; for multi-label targets the per-label
+        weights of the positives (``pos_weight_``) instead."""
         cw = self.class_weight
-        self._pos_weight = None
+        self.pos_weight_ = None
         if cw is None:
             return None
         if self.multilabel_:
@@ -613,14 +571,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
                     "multi-label targets support class_weight='balanced' only"
                 )
             pos = y.sum(0).astype(np.float64)
-            self._pos_weight = torch.as_tensor(
-                (len(y) - pos) / np.maximum(pos, 1), dtype=torch.float32
-            )
+            self.pos_weight_ = (len(y) - pos) / np.maximum(pos, 1)
             return None
-        if cw != "balanced" and not isinstance(cw, dict):
-            raise ValueError(
-                f"class_weight must be 'balanced', a dict or None, got {cw!r}"
-            )
         return compute_sample_weight(cw, y)
 
     def _out_size(self) -> int:
@@ -628,7 +580,10 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
 
     def _loss_func(self) -> Any:
         if self.multilabel_:
-            return partial(_bce, pos_weight=getattr(self, "_pos_weight", None))
+            pw = self.pos_weight_
+            if pw is not None:
+                pw = torch.as_tensor(pw, dtype=torch.float32)
+            return partial(_bce, pos_weight=pw)
         return _cross_entropy
 
     def _metrics(self) -> dict[str, Any]:
@@ -693,6 +648,12 @@ class TabularRegressor(RegressorMixin, _TabularBase):
     True
     """
     )
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_TabularBase._parameter_constraints,
+        "y_range": [InstanceOf((tuple, list), "a (low, high) pair"), None],
+        "log_target": [Boolean()],
+    }
 
     def __init__(
         self,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from text.awd_lstm import (
     AWD_LSTM,
+    AWDLSTMConfig,
     ClassConditionalLM,
     EmbeddingDropout,
     LMModel,
+    LMOutput,
     PoolingClassifier,
     RNNDropout,
     TextClassifierModel,
@@ -17,18 +19,27 @@ from text.awd_lstm import (
     lm_splitter,
 )
 from text.data import LMBatches, SortishBatches, pad_batch
-from text.estimator import LanguageModel, LMLoss, ResetState, TextClassifier
+from text.encoder import read_encoder, save_encoder
+from text.estimator import TextClassifier
 from text.generative import GenerativeTextClassifier
+from text.language_model import (
+    ActivationRegularization,
+    LanguageModel,
+    ResetState,
+    lm_loss,
+)
 from text.tokenizer import Tokenizer, Vocab, detokenize
 
 __all__ = [
     "AWD_LSTM",
+    "AWDLSTMConfig",
+    "ActivationRegularization",
     "ClassConditionalLM",
     "EmbeddingDropout",
     "GenerativeTextClassifier",
     "LMBatches",
-    "LMLoss",
     "LMModel",
+    "LMOutput",
     "LanguageModel",
     "PoolingClassifier",
     "RNNDropout",
@@ -41,6 +52,9 @@ __all__ = [
     "WeightDropout",
     "classifier_splitter",
     "detokenize",
+    "lm_loss",
     "lm_splitter",
     "pad_batch",
+    "read_encoder",
+    "save_encoder",
 ]

@@ -6,6 +6,8 @@ Bayes' rule. Only ``nn.Module``s and splitters live here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +18,11 @@ from deepfit.layers import LinBnDrop
 
 __all__ = [
     "AWD_LSTM",
+    "AWDLSTMConfig",
     "ClassConditionalLM",
     "EmbeddingDropout",
     "LMModel",
+    "LMOutput",
     "LinearDecoder",
     "PoolingClassifier",
     "RNNDropout",
@@ -29,6 +33,26 @@ __all__ = [
 ]
 
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class AWDLSTMConfig:
+    """The sizes of an :class:`AWD_LSTM` (what an encoder file records, and what a
+    language model and the classifiers started from it share). The paper's 400/1150/3
+    are for GPUs; the defaults train at a useful speed on a CPU."""
+
+    emb_size: int = 200
+    hidden_size: int = 500
+    n_layers: int = 2
+    identity_init: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AWDLSTMConfig:
+        """From a dict (say an encoder file's); keys it does not know are ignored."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 class RNNDropout(nn.Module):
@@ -178,6 +202,24 @@ class AWD_LSTM(nn.Module):
         self.hidden_dps = nn.ModuleList(RNNDropout(hidden_p) for _ in range(n_layers))
         self.reset_parameters()
 
+    @classmethod
+    def from_config(
+        cls,
+        vocab_size: int,
+        config: AWDLSTMConfig,
+        pad_idx: int = 1,
+        **dropouts: float,
+    ) -> AWD_LSTM:
+        """An encoder of ``config``'s sizes; ``dropouts`` are ``hidden_p``, ``input_p``,
+        ``embed_p``, ``weight_p``."""
+        return cls(vocab_size, pad_idx=pad_idx, **config.to_dict(), **dropouts)
+
+    @property
+    def config(self) -> AWDLSTMConfig:
+        return AWDLSTMConfig(
+            self.emb_size, self.hidden_size, self.n_layers, self.identity_init
+        )
+
     @property
     def encoder(self) -> nn.Embedding:
         return self.encoder_dp.emb
@@ -232,17 +274,23 @@ class LinearDecoder(nn.Module):
         return self.decoder(self.output_dp(x))
 
 
+class LMOutput(NamedTuple):
+    """What :class:`LMModel` returns: the logits, and the last layer's raw and dropped
+    outputs that the AR/TAR penalties read in training (AWD-LSTM sec. 4.6)."""
+
+    logits: torch.Tensor  # (B, T, V)
+    raw: torch.Tensor  # (B, T, E)
+    dropped: torch.Tensor  # (B, T, E)
+
+
 class LMModel(nn.Module):
     """Encoder plus tied decoder, carrying the hidden state from one batch to the next
     (detached, so gradients stop at the window boundary). ``reset()`` forgets it; a batch
     of another size forgets it too.
 
-    In training the output is ``(logits, raw_last, dropped_last)``, the last two for the
-    AR/TAR penalties; in eval mode only ``logits``.
-
     Shape:
         - Input: ``(B, T)``
-        - Output: logits ``(B, T, vocab_size)``
+        - Output: :class:`LMOutput`, logits ``(B, T, vocab_size)`` first
     """
 
     def __init__(self, encoder: AWD_LSTM, output_p: float = 0.1) -> None:
@@ -254,16 +302,13 @@ class LMModel(nn.Module):
     def reset(self) -> None:
         self.hidden = None
 
-    def forward(self, tokens: torch.Tensor):
+    def forward(self, tokens: torch.Tensor) -> LMOutput:
         hidden = self.hidden
         if hidden is not None and hidden[0][0].size(1) != tokens.size(0):
             hidden = None
         raw, out, new_hidden = self.encoder(tokens, hidden)
         self.hidden = [(h.detach(), c.detach()) for h, c in new_hidden]
-        logits = self.decoder(out[-1])  # (B, T, V)
-        if self.training:
-            return logits, raw[-1], out[-1]
-        return logits
+        return LMOutput(self.decoder(out[-1]), raw[-1], out[-1])
 
     def __getstate__(self):
         # The carried state is transient: never pickle it.
@@ -364,9 +409,7 @@ class ClassConditionalLM(nn.Module):
         for k, lm in enumerate(self.lms):
             lm.reset()
             for i in range(0, t - 1, self.window):
-                logits = lm(x[:, i : i + self.window])
-                if isinstance(logits, tuple):  # training mode returns the AR/TAR parts
-                    logits = logits[0]
+                logits = lm(x[:, i : i + self.window]).logits
                 w = logits.size(1)
                 nll = F.cross_entropy(
                     logits.reshape(b * w, -1).float(),  # (B * W, V)

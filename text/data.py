@@ -1,5 +1,6 @@
-"""Batches for the language model (a token stream read in BPTT windows) and for the
-classifier (texts of similar length padded together)."""
+"""Texts and labels checked and coded, and the batches of the language model (a token
+stream read in BPTT windows) and of the classifier (texts of similar length padded
+together)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,106 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
-__all__ = ["LMBatches", "SortishBatches", "pad_batch", "text_windows"]
+__all__ = [
+    "LMBatches",
+    "SortishBatches",
+    "as_texts",
+    "class_codes",
+    "pad_batch",
+    "target_array",
+    "text_windows",
+]
+
+
+# ---- texts and labels --------------------------------------------------------------
+
+
+def as_texts(X: Any, text_col: Any = None, name: str = "X") -> list[str]:
+    """A list of str from a list, array, Series or DataFrame column; a clear error for
+    anything else (None/NaN entries are named, not silently turned into text)."""
+    if isinstance(X, str):
+        raise TypeError(f"{name} is a single string; pass a list or Series of texts")
+    if isinstance(X, pd.DataFrame):
+        if text_col is not None:
+            if text_col not in X.columns:
+                raise KeyError(f"text_col {text_col!r} is not a column of {name}")
+            X = X[text_col]
+        elif X.shape[1] == 1:
+            X = X.iloc[:, 0]
+        else:
+            raise ValueError(
+                f"{name} has {X.shape[1]} columns {list(X.columns)[:5]}; set text_col "
+                "to name the one holding the texts"
+            )
+    if isinstance(X, pd.Series):
+        col = X.name if X.name is not None else name
+        if pd.api.types.is_numeric_dtype(X.dtype) or pd.api.types.is_bool_dtype(
+            X.dtype
+        ):
+            raise TypeError(f"column {col!r} holds {X.dtype} values, not text")
+        values = X.tolist()
+    elif isinstance(X, np.ndarray):
+        if X.ndim != 1:
+            raise ValueError(
+                f"{name} must be 1-D (one text per row), got shape {X.shape}"
+            )
+        values = X.tolist()
+    elif isinstance(X, Sequence) or hasattr(X, "__iter__"):
+        values = list(X)
+    else:
+        raise TypeError(f"{name} must be a list, array, Series or DataFrame of texts")
+    bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
+    if bad:
+        kinds = sorted({type(values[i]).__name__ for i in bad})
+        raise ValueError(
+            f"{name} has {len(bad)} entries that are not text ({', '.join(kinds)}) at "
+            f"positions {bad[:10]}{' ...' if len(bad) > 10 else ''}; drop or fill them "
+            "(an empty string is accepted)"
+        )
+    return values
+
+
+def target_array(y: Any, n: int, who: str) -> np.ndarray:
+    """``y`` as an array of ``n`` rows (a one-column 2-D ``y`` made 1-D)."""
+    if y is None:
+        raise ValueError(f"{who} needs targets y")
+    arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
+    if len(arr) != n:
+        raise ValueError(f"X has {n} texts but y has {len(arr)} rows")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    return arr
+
+
+def class_codes(
+    arr: np.ndarray, classes: np.ndarray | None
+) -> tuple[np.ndarray, torch.Tensor]:
+    """The classes (learned from ``arr`` when ``classes`` is None) and the class index
+    of each label of a 1-D ``arr``; labels must be among known ``classes``."""
+    if arr.ndim != 1:
+        raise ValueError(f"y must be 1-D or 2-D (multi-label), got shape {arr.shape}")
+    if pd.isna(arr).any():
+        raise ValueError(
+            f"y has missing values at rows {np.flatnonzero(pd.isna(arr))[:10].tolist()}"
+        )
+    if classes is None:
+        classes = np.unique(arr)
+        if len(classes) < 2:
+            raise ValueError(f"y has a single class {classes[0]!r}; need at least 2")
+    codes = np.searchsorted(classes, arr)
+    codes = np.clip(codes, 0, len(classes) - 1)
+    unseen = classes[codes] != arr
+    if unseen.any():
+        raise ValueError(
+            f"y has classes unseen in the first fit: {np.unique(arr[unseen])[:5]}"
+        )
+    return classes, torch.as_tensor(codes, dtype=torch.long)
+
+
+# ---- batches -------------------------------------------------------------------------
 
 
 class LMBatches:

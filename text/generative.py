@@ -4,37 +4,31 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import ClassifierMixin, clone
+from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepfit import Callback, LRFinderResult, NeuralEstimator
+from deepfit import Callback, FitData, History, Learner
+from deepfit.params import InstanceOf, Interval
 from deepfit.schedules import Schedule
 from text.awd_lstm import ClassConditionalLM, LMModel
-from text.data import SortishBatches
-from text.estimator import (
-    _LM_DROPS,
-    _LM_OUTPUT_P,
-    LanguageModel,
-    _as_texts,
-    _check_language_model,
-    _check_model_params,
-    _class_codes,
-    _encoder_config,
-    _encoder_source,
-    _fine_tune_lm,
-    _lm_stream_learner,
-    _match_embeddings,
-    _new_encoder,
-    _target_array,
-    _TextMixin,
+from text.data import SortishBatches, as_texts, class_codes, target_array
+from text.encoder import (
+    LM_DROPS,
+    LM_OUTPUT_P,
+    EncoderSource,
+    encoder_source,
+    match_embeddings,
+    new_encoder,
 )
+from text.language_model import LanguageModel, TextEstimator
 from text.tokenizer import PAD, Vocab
 
 __all__ = ["GenerativeTextClassifier", "fit_calibration"]
@@ -81,17 +75,18 @@ def fit_calibration(
     return float(log_scale.detach().exp()), offset.float()
 
 
-class _Prepared(NamedTuple):
-    """What ``fit`` trains on, from ``_prepare_fit``."""
+@dataclass
+class _ClassTexts(FitData):
+    """What the recipe trains on: each class's language-model documents, the
+    validation texts, the calibration texts, the starting encoder."""
 
-    source: dict[str, Any] | None  # the starting encoder, or None
-    per_class: list[list[np.ndarray]]  # each class's language-model documents
-    valid_docs: list[np.ndarray] | None
-    valid_codes: np.ndarray | None
-    warm: bool
-    cal_docs: list[np.ndarray]
-    cal_codes: np.ndarray
-    fit_codes: np.ndarray  # the classes of the language models' documents
+    source: EncoderSource | None = None
+    per_class: list[list[np.ndarray]] | None = None
+    valid_docs: list[np.ndarray] | None = None
+    valid_codes: np.ndarray | None = None
+    cal_docs: list[np.ndarray] | None = None
+    cal_codes: np.ndarray | None = None
+    fit_codes: np.ndarray | None = None  # the classes of the language models' texts
 
 
 class _LogLikelihoods(nn.Module):
@@ -105,7 +100,7 @@ class _LogLikelihoods(nn.Module):
         return self.module.log_likelihoods(tokens, lengths)
 
 
-class GenerativeTextClassifier(_TextMixin, ClassifierMixin, NeuralEstimator):
+class GenerativeTextClassifier(ClassifierMixin, TextEstimator):
     """Text classification with one fine-tuned language model per class.
 
     ULMFiT's first two steps (Howard & Ruder 2018) run once per class: the pretrained
@@ -125,8 +120,8 @@ class GenerativeTextClassifier(_TextMixin, ClassifierMixin, NeuralEstimator):
     one language-model fine-tuning per class, predicting one pass of every class's model
     over each text. Where the pooled states of the language model carry little of the
     label (a language model pretrained on little text), this reads the label far better
-    than :class:`TextClassifier`'s head (see the README's benchmark section); it takes one
-    label per text (multi-label targets: use :class:`TextClassifier`).
+    than :class:`TextClassifier`'s head; it takes one label per text (multi-label
+    targets: use :class:`TextClassifier`).
 
     Parameters
     ----------
@@ -201,6 +196,17 @@ callbacks
     (1, 2)
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **TextEstimator._parameter_constraints,
+        "language_model": [
+            InstanceOf(LanguageModel, "a fitted LanguageModel"),
+            InstanceOf((str, Path), "a path written by save_encoder"),
+            None,
+        ],
+        "calibration_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "max_len": [Interval(numbers.Integral, 2, None), None],
+    }
+
     def __init__(
         self,
         language_model: LanguageModel | str | Path | None = None,
@@ -266,29 +272,15 @@ callbacks
         self.n_jobs = n_jobs
         self.backwards = backwards
 
-    # ---- checks ---------------------------------------------------------------------
-
-    def _check_params(self) -> None:
-        self._check_common_params()
-        _check_model_params(self)
-        _check_language_model(self.language_model)
-        cf = self.calibration_fraction
-        if not (isinstance(cf, numbers.Real) and 0 <= cf < 1):
-            raise ValueError(f"calibration_fraction must be in [0, 1), got {cf!r}")
-        ml = self.max_len
-        if ml is not None and (
-            not isinstance(ml, numbers.Integral) or isinstance(ml, bool) or ml < 2
-        ):
-            raise ValueError(f"max_len must be None or an integer >= 2, got {ml!r}")
-
     def _targets(self, y: Any, n: int, reset: bool) -> torch.Tensor:
-        arr = _target_array(y, n, type(self).__name__)
+        arr = target_array(y, n, type(self).__name__)
         if arr.ndim == 2:
             raise ValueError(
                 f"y has shape {arr.shape}: GenerativeTextClassifier takes one class per "
                 "text (for multi-label targets use TextClassifier)"
             )
-        return _class_codes(self, arr, reset)
+        self.classes_, codes = class_codes(arr, None if reset else self.classes_)
+        return codes
 
     def _calibration_split(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Indices for the language models and for the calibration: each class gives
@@ -316,57 +308,36 @@ callbacks
     ) -> GenerativeTextClassifier:
         """Fit on texts ``X`` and one class per text ``y``; ``eval_set=(X_valid,
         y_valid)`` gives validation texts (otherwise ``validation_fraction``)."""
-        self._check_params()  # before _seeded reads random_state and device
-        with self._seeded():
-            p = self._prepare_fit(X, y, eval_set)
-            self._fit_language_models(
-                p.source, p.per_class, p.valid_docs, p.valid_codes, p.warm
-            )
-            self._calibrate(p.cal_docs, p.cal_codes, p.fit_codes)
-        return self
+        return self._fit(X, y, eval_set=eval_set)
 
-    def lr_find(self, X: Any, y: Any, **kwargs: Any) -> LRFinderResult:
+    def lr_find(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """The learning-rate sweep that ``lr=None`` runs, on a fresh copy of this
         estimator (this one is left as it was): the first class's language model on its
         fine-tuning stream, only the embedding and decoder trainable when it starts
         from a pretrained model. Keyword arguments go to :func:`deepfit.lr_find`;
         ``.plot()`` on the result shows the curve."""
-        est = clone(self)
-        est._check_params()
-        with est._seeded():
-            p = est._prepare_fit(X, y, None)
-            lm = est._new_language_models(p.source)[0]
-            learner, train = _lm_stream_learner(
-                est, lm, p.per_class[0], est.batch_size, p.source is not None, offset=10
-            )
-            return learner.lr_find(train, **kwargs)
+        return self._sweep(X, y, kwargs)
 
-    def _prepare_fit(self, X: Any, y: Any, eval_set: Any) -> _Prepared:
-        """Everything ``fit`` does before training (after the parameter checks):
-        tokens, vocabulary, the validation and calibration splits."""
-        texts = _as_texts(X, self.text_col)
+    def _fit_data(self, X: Any, y: Any, eval_set: Any, reset: bool) -> _ClassTexts:
+        """Tokens, vocabulary, the validation and calibration splits."""
+        texts = as_texts(X, self.text_col)
         if not texts:
             raise ValueError("X holds no texts")
-        warm = self._is_warm()
-        codes = self._targets(y, len(texts), reset=not warm).numpy()
+        codes = self._targets(y, len(texts), reset=reset).numpy()
         eval_texts = eval_codes = None
         if eval_set is not None:
             if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
                 raise ValueError("eval_set must be a pair (X_valid, y_valid)")
-            eval_texts = _as_texts(eval_set[0], self.text_col, "eval_set X")
+            eval_texts = as_texts(eval_set[0], self.text_col, "eval_set X")
             eval_codes = self._targets(eval_set[1], len(eval_texts), False).numpy()
-        if not warm:
-            self.history_ = None
-        source, level, backwards = (
-            (None, self.level_, self.backwards_)
-            if warm
-            else _encoder_source(self.language_model, self.level, self.backwards)
-        )
-        self.level_, self.backwards_ = level, bool(backwards)
-        tokens = self._tokenizer(level)(texts)
-        if not warm:
+        source = encoder_source(self.language_model) if reset else None
+        if reset:
+            self.level_ = source.level if source else self.level
+            self.backwards_ = source.backwards if source else bool(self.backwards)
+        tokens = self._tokenizer(self.level_)(texts)
+        if reset:
             self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(tokens)
-            self.encoder_config_ = source["config"] if source else _encoder_config(self)
+            self.encoder_config_ = source.config if source else self._config()
         docs = self._docs(tokens)
         valid_docs = None if eval_texts is None else self._encode(eval_texts)
         if valid_docs is None:
@@ -387,72 +358,71 @@ callbacks
                     "on; it needs at least 2"
                 )
         self.n_train_tokens_ = sum(len(d) for c in per_class for d in c)
-        return _Prepared(
-            source,
-            per_class,
-            valid_docs,
-            eval_codes,
-            warm,
-            [docs[i] for i in cal_idx],
-            codes[cal_idx],
-            codes[fit_idx],
+        return _ClassTexts(
+            train=None,
+            source=source,
+            per_class=per_class,
+            valid_docs=valid_docs,
+            valid_codes=eval_codes,
+            cal_docs=[docs[i] for i in cal_idx],
+            cal_codes=codes[cal_idx],
+            fit_codes=codes[fit_idx],
         )
 
-    def _new_language_models(self, source: dict[str, Any] | None) -> list[LMModel]:
-        """One language model per class, each from the starting encoder (or random
-        weights)."""
-        state = None
-        if source is not None:
-            state = _match_embeddings(
-                source["state"], source["itos"], self.vocab_.itos_
-            )
+    def _build_module(self) -> ClassConditionalLM:
+        """One language model per class (random weights; the recipe loads the
+        starting encoder into each)."""
         lms = []
         for _ in self.classes_:
-            encoder = _new_encoder(
-                len(self.vocab_), self.encoder_config_, _LM_DROPS, self.drop_mult
+            encoder = new_encoder(
+                len(self.vocab_), self.encoder_config_, LM_DROPS, self.drop_mult
             )
-            if state is not None:
-                encoder.load_state_dict(state)
-            lms.append(LMModel(encoder, output_p=_LM_OUTPUT_P * self.drop_mult))
-        return lms
+            lms.append(LMModel(encoder, output_p=LM_OUTPUT_P * self.drop_mult))
+        cells = self.batch_size * len(self.vocab_)
+        return ClassConditionalLM(lms, window=max(16, min(256, _SCORE_CELLS // cells)))
 
-    def _fit_language_models(self, source, per_class, valid_docs, valid_codes, warm):
-        """One language model per class, fine-tuned on that class's texts; after a
-        Ctrl-C the classes not reached keep their starting weights."""
-        if warm:
-            lms = list(self.module_.lms)
-        else:
-            lms = self._new_language_models(source)
-            cells = self.batch_size * len(self.vocab_)
-            self.module_ = ClassConditionalLM(
-                lms, window=max(16, min(256, _SCORE_CELLS // cells))
+    def _loss_func(self) -> Any:
+        return None  # each class's language model trains with its own learner
+
+    def _recipe(self, learner: Learner, data: _ClassTexts, history: History) -> Any:
+        """Each class's language model fine-tuned on that class's texts (ULMFiT's step
+        2 through the engine's ``fine_tune``), then the calibration. After a Ctrl-C the
+        classes not reached keep their starting weights."""
+        lms = list(learner.model.lms)
+        pretrained = data.reset and data.source is not None
+        if pretrained:
+            state = match_embeddings(
+                data.source.state, data.source.itos, self.vocab_.itos_
             )
-        lr, self.interrupted_ = self.lr, False
+            for lm in lms:
+                lm.encoder.load_state_dict(state)
+        lr = None  # the first class resolves it (lr, or the finder on its model)
         for k, name in enumerate(self.classes_):
-            if self.interrupted_:
-                break
             class_valid = None
-            if valid_docs is not None:
+            if data.valid_docs is not None:
                 class_valid = [
-                    d for d, c in zip(valid_docs, valid_codes, strict=True) if c == k
+                    d
+                    for d, c in zip(data.valid_docs, data.valid_codes, strict=True)
+                    if c == k
                 ]
-            before = 0 if self.history_ is None else len(self.history_)
-            lr = _fine_tune_lm(
-                self,
+            lr, interrupted = self._fine_tune_lm(
                 lms[k],
-                per_class[k],
+                data.per_class[k],
                 class_valid or None,
                 epochs=int(self.epochs),
                 lr=lr,
                 batch_size=self.batch_size,
-                pretrained=source is not None,
+                pretrained=pretrained,
                 offset=10 + k,
+                history=history,
                 schedule=self.schedule,
+                tags={"class": name},
             )
-            if self.history_ is not None and len(self.history_) > before:
-                self.history_.loc[before:, "class"] = name
-        self.lr_ = lr
-        self.n_epochs_ = 0 if self.history_ is None else len(self.history_)
+            if interrupted:
+                learner.interrupted = True
+                break
+        self._calibrate(data.cal_docs, data.cal_codes, data.fit_codes)
+        return lr
 
     def _calibrate(
         self, cal_docs: list[np.ndarray], cal_codes: np.ndarray, fit_codes: np.ndarray
@@ -494,7 +464,7 @@ callbacks
 
     def _texts_docs(self, X: Any) -> list[np.ndarray]:
         check_is_fitted(self)
-        return self._encode(_as_texts(X, self.text_col))
+        return self._encode(as_texts(X, self.text_col))
 
     def log_likelihoods(self, X: Any) -> np.ndarray:
         """``log p(text | class)`` of each text under each class's language model, in

@@ -26,8 +26,11 @@ __all__ = [
     "ImageDataset",
     "Images",
     "as_images",
+    "check_readable",
+    "default_workers",
     "image_folder",
     "load_images",
+    "make_loader",
     "read_image",
     "to_rgb",
 ]
@@ -135,7 +138,7 @@ def read_image(path: str | Path, min_size: int | None = None) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
-def _check_readable(paths: Sequence[str]) -> None:
+def check_readable(paths: Sequence[str]) -> None:
     """Fail before training on a missing or undecodable file (reads headers only)."""
     from PIL import Image
 
@@ -390,7 +393,7 @@ def load_images(
             ]
         )
     else:
-        _check_readable(images.paths)
+        check_readable(images.paths)
         workers = default_workers() if num_workers is None else num_workers
         ds = ImageDataset(images, eval_transform(size), min_size=size)
         out = torch.cat([b[0] for b in make_loader(ds, 64, num_workers=workers)])

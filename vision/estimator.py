@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, clone
+from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deepfit import (
     SGDR,
     Callback,
+    FitData,
+    History,
     Learner,
-    LRFinderResult,
     NeuralEstimator,
     TensorBatches,
     discriminative_lrs,
     get_schedule,
 )
+from deepfit.params import InstanceOf, Interval, Options, SequenceOf
 from deepfit.schedules import Schedule
 from vision.data import (
     ImageDataset,
     Images,
-    _check_readable,
     as_images,
+    check_readable,
     default_workers,
     make_loader,
-)
-from vision.finder import (
-    FALLBACK_LR,
-    FINDER_BATCH,
-    FINDER_END,
-    FINDER_IMAGES,
-    FINDER_ITERS,
-    FINDER_START,
-    suggest_image_lr,
 )
 from vision.model import (
     ARCH_ALIASES,
@@ -68,6 +61,24 @@ from vision.transforms import (
 )
 
 __all__ = ["ImageClassifier"]
+
+# The finder's sweep for images: short, on small batches of images decoded once at the
+# first (smallest) size, so that it costs a small fraction of the fit (a sweep of 100
+# full batches can take as long as the fit on a small image set); a short sweep is read
+# by the engine's zero-lag rule, within a range where Adam trains these networks.
+FINDER_ITERS = 40
+FINDER_BATCH = 16
+FINDER_IMAGES = 512
+FINDER_START, FINDER_END = 1e-5, 1.0
+FINDER_RANGE = (1e-4, 1e-2)
+FALLBACK_LR = 1e-3
+
+
+@dataclass
+class _ImageData(FitData):
+    """The images and targets of a fit, for the recipe's batches at each size."""
+
+    images: dict[str, Any] = field(default_factory=dict)
 
 
 class ImageClassifier(ClassifierMixin, NeuralEstimator):
@@ -172,6 +183,27 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     >>> clf.fit(paths, labels).predict(paths[:3])  # doctest: +SKIP
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **NeuralEstimator._parameter_constraints,
+        "arch": [InstanceOf(str, "a model name")],
+        "weights": [InstanceOf((str, os.PathLike), "a path or a weights name"), None],
+        "augment": [Options(*AUGMENT_PRESETS), None],
+        "sizes": [
+            Interval(numbers.Integral, 8, None),
+            SequenceOf(Interval(numbers.Integral, 8, None)),
+        ],
+        "freeze_epochs": [Interval(numbers.Integral, 0, None)],
+        "lr_ratio": [Interval(numbers.Real, 0, None, closed="neither")],
+        "cycle_len": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "cycle_mult": [Interval(numbers.Real, 1, None)],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "arch_kwargs": [InstanceOf(dict, "a dict"), None],
+        "path_col": [InstanceOf(str, "a column name"), None],
+        "root": [InstanceOf((str, os.PathLike), "a folder"), None],
+        "num_workers": [Interval(numbers.Integral, 0, None), None],
+    }
+
     def __init__(
         self,
         arch: str = "resnet34",
@@ -237,17 +269,6 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         sizes = (
             (self.sizes,) if isinstance(self.sizes, numbers.Integral) else self.sizes
         )
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            sizes = ()
-        if not sizes or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 8
-            for s in sizes
-        ):
-            raise ValueError(
-                f"sizes must be an integer >= 8 or a sequence of them, got {self.sizes!r}"
-            )
         return tuple(int(s) for s in sizes)
 
     def _weights_spec(self) -> tuple[str, Any]:
@@ -289,9 +310,6 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         return "registry", enum[name]
 
     def _check_params(self) -> None:
-        self._check_common_params()
-        if not isinstance(self.arch, str):
-            raise TypeError(f"arch must be a model name, got {self.arch!r}")
         if self.arch not in BUILTIN_ARCHS:
             from torchvision import models
 
@@ -301,60 +319,12 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
                     f"unknown arch {self.arch!r}: use 'small_resnet' or a torchvision "
                     "classification model name such as 'resnet34'"
                 )
-        if self.augment is not None and self.augment not in AUGMENT_PRESETS:
-            raise ValueError(
-                f"augment must be one of {list(AUGMENT_PRESETS)} or None, got "
-                f"{self.augment!r}"
-            )
         sizes = self._sizes()
         if self.epochs < len(sizes):
             raise ValueError(
                 f"epochs ({self.epochs}) must be at least the number of sizes "
                 f"({len(sizes)}): each size trains for at least one epoch"
             )
-
-        def check(name: str, ok: bool, what: str) -> None:
-            if not ok:
-                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
-
-        fe = self.freeze_epochs
-        check(
-            "freeze_epochs",
-            isinstance(fe, numbers.Integral) and not isinstance(fe, bool) and fe >= 0,
-            "an integer >= 0",
-        )
-        check(
-            "lr_ratio",
-            isinstance(self.lr_ratio, numbers.Real) and self.lr_ratio > 0,
-            "> 0",
-        )
-        check(
-            "cycle_len",
-            self.cycle_len is None
-            or (isinstance(self.cycle_len, numbers.Real) and self.cycle_len > 0),
-            "None or > 0",
-        )
-        check(
-            "cycle_mult",
-            isinstance(self.cycle_mult, numbers.Real) and self.cycle_mult >= 1,
-            ">= 1",
-        )
-        check(
-            "dropout",
-            isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1,
-            "in [0, 1)",
-        )
-        check(
-            "threshold",
-            isinstance(self.threshold, numbers.Real) and 0 < self.threshold < 1,
-            "in (0, 1)",
-        )
-        nw = self.num_workers
-        check(
-            "num_workers",
-            nw is None or (isinstance(nw, numbers.Integral) and nw >= 0),
-            "None or an integer >= 0",
-        )
         self._weights_spec()
 
     # ---- targets --------------------------------------------------------------------
@@ -392,7 +362,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return splitter(module)
 
-    def _opt_func(self) -> Any:
+    def _opt_func(self, module: nn.Module) -> Any:
         # AdamW as the engine's default, with its fused kernel where torch has one: on a
         # CPU it steps resnet-sized models 3-4 times faster (the step dominates a small
         # batch, e.g. the finder's).
@@ -416,7 +386,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     def _resized(self, images: Images, size: int, margin: bool = False) -> torch.Tensor:
         """An in-memory set resized once: to ``size`` (centre square), or with
         ``margin`` only shrunk to the pre-crop size (keeping the aspect ratio)."""
-        cache = self._cache
+        cache = self.__dict__.setdefault("_cache", {})
         key = (id(images), size, margin)
         if key not in cache:
             t = images.tensor
@@ -505,7 +475,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
                 valid, valid_targets = images.subset(valid_idx), targets[valid_idx]
         for part in (train, valid):
             if part is not None and not part.in_memory:
-                _check_readable(part.paths)
+                check_readable(part.paths)
         return {
             "train": train,
             "y": train_targets,
@@ -515,15 +485,20 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
 
     def _fit_data(
         self, X: Any, y: Any, eval_set: Any, reset: bool, **kwargs: Any
-    ) -> tuple[Iterable, Iterable | None]:
-        """Training and validation batches at the first size (the engine's hook)."""
-        self._cache = {}
+    ) -> _ImageData:
+        """The images and targets, and batches at the first size (the engine's
+        hook)."""
         data = self._prepare(X, y, eval_set, reset)
         size = self._sizes()[0]
         valid = None
         if data["valid"] is not None:
-            valid = self._eval_batches(data["valid"], size, data["y_valid"])
-        return self._train_batches(data["train"], data["y"], size), valid
+            valid = self._eval_batches(data["valid"], size, data["y_valid"], True)
+        return _ImageData(
+            train=self._train_batches(data["train"], data["y"], size),
+            valid=valid,
+            finder=partial(self._finder_batches, data),
+            images=data,
+        )
 
     # ---- the recipe -----------------------------------------------------------------
 
@@ -555,63 +530,73 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
             generator=self._generator(offset=-2),
         )
 
-    def _find_lr(
-        self, learner: Learner, data: dict[str, Any], **kwargs: Any
-    ) -> LRFinderResult:
-        kwargs = {
+    def _finder_params(self) -> dict[str, Any]:
+        return {
             "start_lr": FINDER_START,
             "end_lr": FINDER_END,
             "num_it": FINDER_ITERS,
-            "beta": 0.8,  # only for stopping at divergence; the suggestion is zero-lag
-            **kwargs,
+            "beta": 0.8,  # only for stopping at divergence; the rule reads raw losses
+            "suggest": "zero_lag",
+            "bounds": FINDER_RANGE,
+            "fallback": FALLBACK_LR,
         }
-        result = learner.lr_find(self._finder_batches(data), **kwargs)
-        result.suggestion, result.reliable = suggest_image_lr(result)
-        return result
-
-    def _choose_lr(self, learner: Learner, data: dict[str, Any]) -> Any:
-        if self.lr is not None:
-            return self.lr
-        result = self._find_lr(learner, data)
-        self.lr_find_ = result
-        if not result.reliable:
-            warnings.warn(
-                "the learning-rate finder's curve is unreliable (too short, or the loss "
-                f"hardly fell); using lr={FALLBACK_LR:g}. Pass lr to choose it yourself.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return result.suggestion
-
-    def _stage_lrs(self, learner: Learner, lr: Any, pretrained: bool) -> Any:
-        if not isinstance(lr, numbers.Real):
-            return lr  # a slice or one rate per group: as given
-        if not pretrained:
-            return float(lr)
-        return discriminative_lrs(float(lr) / 2, learner.n_groups, float(self.lr_ratio))
-
-    def _stage(
-        self,
-        learner: Learner,
-        train: Iterable,
-        valid: Iterable | None,
-        lr: Any,
-        epochs: int,
-        size: int,
-        stage: str,
-    ) -> None:
-        before = 0 if getattr(self, "history_", None) is None else len(self.history_)
-        self._train(
-            learner, train, valid, lr, epochs=epochs, schedule=self._schedule(epochs)
-        )
-        if self.history_ is not None and len(self.history_) > before:
-            self.history_.loc[before:, "size"] = size
-            self.history_.loc[before:, "stage"] = stage
 
     def _epochs_per_size(self) -> list[tuple[int, int]]:
         sizes = self._sizes()
         base, extra = divmod(int(self.epochs), len(sizes))
         return [(s, base + (i < extra)) for i, s in enumerate(sizes)]
+
+    def _recipe(self, learner: Learner, data: _ImageData, history: History) -> Any:
+        """The engine's ``fine_tune`` once per size: at the first, with pretrained
+        weights, the head alone for ``freeze_epochs`` (at the head's rate), then every
+        size unfrozen with discriminative rates."""
+        if data.reset:
+            self.pretrained_ = self.weights is not None
+        frozen_stage = data.reset and self.pretrained_ and self.freeze_epochs > 0
+        if frozen_stage:
+            learner.freeze()
+        lr = self._resolve_lr(learner, data.finder_batches)
+        head_lr = lr if isinstance(lr, numbers.Real) else learner.lrs_per_group(lr)[-1]
+        unfrozen = lr
+        if isinstance(lr, numbers.Real):
+            unfrozen = float(lr)
+            if self.pretrained_:
+                unfrozen = discriminative_lrs(
+                    float(lr) / 2, learner.n_groups, float(self.lr_ratio)
+                )
+
+        def stage_lr(stage: int, n_frozen: int) -> Any:
+            return head_lr if n_frozen else unfrozen
+
+        images = data.images
+        for i, (size, n_epochs) in enumerate(self._epochs_per_size()):
+            train, valid = data.train, data.valid
+            if i > 0:
+                train = self._train_batches(images["train"], images["y"], size)
+                valid = None
+                if images["valid"] is not None:
+                    valid = self._eval_batches(
+                        images["valid"], size, images["y_valid"], persistent=True
+                    )
+            freeze_epochs = int(self.freeze_epochs) if i == 0 and frozen_stage else 0
+            learner.fine_tune(
+                train,
+                n_epochs,
+                lr,
+                freeze_epochs=freeze_epochs,
+                schedule=self._schedule(n_epochs),
+                freeze_schedule=self._schedule(max(freeze_epochs, 1)),
+                callbacks=self._fit_callbacks(history, valid),
+                valid=valid,
+                stage_lr=stage_lr,
+                tags={"size": size},
+            )
+            del train, valid  # ends the size's worker processes
+            data.train = data.valid = None
+            if learner.interrupted:
+                break
+        self.sizes_ = self._sizes()
+        return lr
 
     def fit(
         self, X: Any, y: Any = None, eval_set: tuple[Any, Any] | None = None
@@ -620,87 +605,10 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         ``(N, H, W[, C])``) and labels ``y`` (one per image, label lists, or an indicator
         matrix for multi-label). ``eval_set=(X_valid, y_valid)`` gives a validation set
         (otherwise ``validation_fraction``). Returns ``self``."""
-        self._check_params()
-        reset = not self._is_warm()
-        if reset:
-            self.history_ = None
-        done_before = 0 if self.history_ is None else len(self.history_)
-        self._cache: dict[Any, torch.Tensor] = {}
         try:
-            with self._seeded():
-                data = self._prepare(X, y, eval_set, reset)
-                if reset:
-                    self.module_ = self._build_module()
-                    self.pretrained_ = self.weights is not None
-                self.module_.to(self._device())
-                learner = self._make_learner()
-                frozen_stage = reset and self.pretrained_ and self.freeze_epochs > 0
-                if frozen_stage:
-                    learner.freeze()
-                lr = self._choose_lr(learner, data)
-                head_lr = (
-                    lr
-                    if isinstance(lr, numbers.Real)
-                    else learner.lrs_per_group(lr)[-1]
-                )
-                for i, (size, n_epochs) in enumerate(self._epochs_per_size()):
-                    train = self._train_batches(data["train"], data["y"], size)
-                    valid = None
-                    if data["valid"] is not None:
-                        valid = self._eval_batches(
-                            data["valid"], size, data["y_valid"], persistent=True
-                        )
-                    if i == 0 and frozen_stage:
-                        learner.freeze()
-                        self._stage(
-                            learner,
-                            train,
-                            valid,
-                            head_lr,
-                            self.freeze_epochs,
-                            size,
-                            "frozen",
-                        )
-                        if learner.interrupted:
-                            break
-                    learner.unfreeze()
-                    self._stage(
-                        learner,
-                        train,
-                        valid,
-                        self._stage_lrs(learner, lr, self.pretrained_),
-                        n_epochs,
-                        size,
-                        "unfrozen",
-                    )
-                    del train, valid  # ends the size's worker processes
-                    if learner.interrupted:
-                        break
-                self.lr_ = lr
-                self.sizes_ = self._sizes()
-                history = self.history_
-                self.n_epochs_ = 0 if history is None else len(history) - done_before
-                if history is not None and "size" in history:
-                    history["size"] = history["size"].astype("int64")
+            return self._fit(X, y, eval_set=eval_set)
         finally:
-            self._cache = {}
-        return self
-
-    def lr_find(self, X: Any, y: Any = None, **kwargs: Any) -> LRFinderResult:
-        """The learning-rate finder's sweep on a fresh copy of this estimator (this one
-        is left as it was), on the batches ``fit`` would sweep (frozen body when
-        ``weights`` are given). Keyword arguments go to :func:`deepfit.lr_find`; call
-        ``.plot()`` on the result to see the curve."""
-        est = clone(self)
-        est._check_params()
-        est._cache = {}
-        with est._seeded():
-            data = est._prepare(X, y, None, reset=True)
-            est.module_ = est._build_module().to(est._device())
-            learner = est._make_learner()
-            if est.weights is not None and est.freeze_epochs > 0:
-                learner.freeze()
-            return est._find_lr(learner, data, **kwargs)
+            self._cache = {}  # the resized images of this fit
 
     # ---- prediction -----------------------------------------------------------------
 
@@ -708,7 +616,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         check_is_fitted(self)
         images = as_images(X, self.path_col, self.root)
         if not images.in_memory:
-            _check_readable(images.paths)
+            check_readable(images.paths)
         self._cache = {}
         views = tta_views(self.augment) if tta else tta_views(None)
         if tta and len(views) == 1:
@@ -721,26 +629,17 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         act: Callable[[torch.Tensor], torch.Tensor] = (
             torch.sigmoid if self.multilabel_ else partial(torch.softmax, dim=1)
         )
-        device = self._device()
-        module = self.module_
-        if next(module.parameters()).device != device:
-            module.to(device)
-        module.eval()
-        ctx = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.amp and device.type == "cuda"
-            else contextlib.nullcontext()
-        )
-        outs = []
+
+        def averaged(forward: Callable, xb: torch.Tensor) -> torch.Tensor:
+            return torch.stack([act(forward(view(xb)).float()) for view in views]).mean(
+                0
+            )
+
         try:
-            with torch.inference_mode(), ctx:
-                for batch in self._eval_batches(images, self.sizes_[-1]):
-                    xb = batch[0].to(device)
-                    probs = [act(module(view(xb)).float()) for view in views]
-                    outs.append(torch.stack(probs).mean(0).cpu())
+            batches = self._eval_batches(images, self.sizes_[-1])
+            return self._predict_outputs(batches, transform=averaged)
         finally:
             self._cache = {}
-        return torch.cat(outs)
 
     def predict_proba(self, X: Any, tta: bool = False) -> np.ndarray:
         """Class probabilities ``(n_images, n_classes)`` (softmax; multi-label: each

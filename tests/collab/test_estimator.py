@@ -246,7 +246,7 @@ def test_bad_input_fails_before_training(change, message, toy, monkeypatch):
     ("param", "value", "message"),
     [
         ("model", "svd", "model must be one of"),
-        ("n_factors", 0, "n_factors must be a positive integer"),
+        ("n_factors", 0, "n_factors must be an int >= 1, got 0"),
         ("y_range", (5, 1), "y_range must be"),
         ("y_range", "wide", "y_range must be"),
         ("weight_decay", -1.0, "weight_decay must be"),

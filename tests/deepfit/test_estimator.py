@@ -135,11 +135,11 @@ def test_early_stopping_uses_a_validation_fraction():
 @pytest.mark.parametrize(
     ("param", "value", "message"),
     [
-        ("epochs", 0, "epochs must be a positive integer"),
-        ("batch_size", 2.5, "batch_size must be a positive integer"),
+        ("epochs", 0, "epochs must be an int >= 1, got 0"),
+        ("batch_size", 2.5, "batch_size must be an int >= 1"),
         ("validation_fraction", 1.0, "validation_fraction"),
         ("early_stopping", 0, "early_stopping"),
-        ("lr", -1.0, "lr must be > 0"),
+        ("lr", -1.0, "lr must be a number > 0"),
         ("schedule", "warp", "schedule must be one of"),
     ],
 )

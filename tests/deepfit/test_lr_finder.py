@@ -6,8 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from deepfit import Learner, TensorBatches, lr_find
-from deepfit.lr_finder import suggest
+from deepfit import Callback, GradientClipping, Learner, TensorBatches, lr_find
+from deepfit.lr_finder import (
+    LRFinderResult,
+    suggest_minimum,
+    suggest_steepest,
+    suggest_zero_lag,
+)
 
 
 def setup(n=512):
@@ -90,8 +95,72 @@ def test_finder_stops_on_divergence():
 
 def test_suggestion_falls_back_when_loss_is_flat():
     lrs = [10 ** (-7 + i / 10) for i in range(80)]
-    suggestion, _, minimum, reliable = suggest(lrs, [1.0] * 80)
-    assert not reliable and suggestion == minimum
+    suggestion, reliable = suggest_steepest(lrs, [1.0] * 80)
+    assert not reliable and suggestion == suggest_minimum(lrs, [1.0] * 80)[0]
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def before_fit(self, learn):
+        self.events.append("before_fit")
+
+    def before_step(self, learn):
+        self.events.append(("step", learn.lrs[0]))
+
+    def after_fit(self, learn):
+        self.events.append("after_fit")
+
+
+def test_the_sweep_is_a_fit_so_the_learners_callbacks_apply():
+    rec = Recorder()
+    _, batches = setup()
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 1))
+    clip = GradientClipping(1e-3)
+    norms = []
+    clip.before_step = lambda learn: norms.append(  # record the clipped norm
+        float(torch.nn.utils.clip_grad_norm_(learn.model.parameters(), 1e-3))
+    )
+    learn = Learner(model, nn.functional.mse_loss, callbacks=[rec, clip])
+    result = lr_find(learn, batches, end_lr=1e-2, num_it=40)  # more than an epoch
+    assert rec.events[0] == "before_fit" and rec.events[-1] == "after_fit"
+    steps = [lr for e, lr in (ev for ev in rec.events if isinstance(ev, tuple))]
+    assert steps == pytest.approx(result.lrs)  # every step at the sweep's rate
+    assert len(steps) == 40 and len(norms) == 40
+    assert learn.opt is None  # and the learner is as it was
+
+
+def test_named_rules_and_a_rule_of_ones_own():
+    learn, batches = setup()
+    steep = lr_find(learn, batches, num_it=60)
+    minimum = lr_find(learn, batches, num_it=60, suggest="minimum")
+    assert minimum.suggestion == pytest.approx(minimum.minimum)
+    assert steep.suggestion != minimum.suggestion
+    mine = lr_find(learn, batches, num_it=20, suggest=lambda *curve: (0.123, True))
+    assert mine.suggestion == 0.123 and mine.reliable
+    bounded = lr_find(
+        learn, batches, num_it=60, suggest="zero_lag", bounds=(1e-6, 2e-6)
+    )
+    assert 1e-6 <= bounded.suggestion <= 2e-6
+    with pytest.raises(ValueError, match="unknown suggestion rule"):
+        lr_find(learn, batches, suggest="best")
+
+
+def test_zero_lag_rule_finds_the_bottom_of_a_noisy_curve():
+    rng = torch.Generator().manual_seed(0)
+    lrs = [10 ** (-5 + 5 * i / 39) for i in range(40)]
+    # A loss that falls until 3e-3 and rises after it, with noise.
+    clean = [(torch.log10(torch.tensor(lr)) + 2.5) ** 2 for lr in lrs]
+    raw = [float(c + 0.05 * torch.randn(1, generator=rng)) for c in clean]
+    lr, reliable = suggest_zero_lag(lrs, raw, raw, bounds=(1e-5, 1.0))
+    assert reliable and 1e-3 <= lr <= 1e-2
+    assert suggest_zero_lag(lrs, raw, raw)[0] <= 1e-2  # the default bounds
+    flat = [1.0] * 40
+    assert suggest_zero_lag(lrs, flat, flat, fallback=5e-4) == (5e-4, False)
+    assert not suggest_zero_lag(lrs[:8], raw[:8], raw[:8])[1]  # too short
+    result = LRFinderResult(lrs, raw, 0, 0, 0, raw_losses=raw)
+    assert result.raw_losses == raw
 
 
 def test_plot_writes_a_png(tmp_path):

@@ -11,6 +11,7 @@ from text import (
     AWD_LSTM,
     EmbeddingDropout,
     LMModel,
+    LMOutput,
     PoolingClassifier,
     RNNDropout,
     TextClassifierModel,
@@ -120,21 +121,23 @@ def test_decoder_is_tied_to_the_embedding():
 def test_lm_carries_detached_state_and_resets():
     lm = LMModel(encoder()).eval()
     x = torch.randint(0, 50, (2, 6))
-    first = lm(x)
-    carried = lm(x)
+    first = lm(x).logits
+    carried = lm(x).logits
     assert not torch.allclose(first, carried)
     assert not lm.hidden[0][0].requires_grad
     lm.reset()
-    assert torch.equal(lm(x), first)
+    assert torch.equal(lm(x).logits, first)
     lm(torch.randint(0, 50, (3, 6)))  # another batch size starts afresh
     assert lm.hidden[0][0].shape[1] == 3
 
 
-def test_lm_returns_extra_outputs_only_in_training():
+def test_lm_returns_one_type_in_training_and_eval():
     lm = LMModel(encoder())
-    out = lm.train()(torch.randint(0, 50, (2, 4)))
-    assert isinstance(out, tuple) and len(out) == 3
-    assert isinstance(lm.eval()(torch.randint(0, 50, (2, 4))), torch.Tensor)
+    for mode in (lm.train, lm.eval):
+        out = mode()(torch.randint(0, 50, (2, 4)))
+        assert isinstance(out, LMOutput)
+        assert out.logits.shape == (2, 4, 50) and out.raw.shape == out.dropped.shape
+    assert torch.equal(out.raw, out.dropped)  # no dropout in eval
 
 
 def test_concat_pool_ignores_padding():

@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from deepfit import Callback
 from text import LanguageModel, TextClassifier
 from text.data import text_windows
-from text.estimator import _match_embeddings
+from text.encoder import match_embeddings as _match_embeddings
 
 TINY = {"emb_size": 24, "hidden_size": 32, "n_layers": 2, "verbose": 0}
 GOOD = ["great", "wonderful", "superb", "brilliant", "lovely"]

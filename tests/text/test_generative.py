@@ -69,7 +69,7 @@ def test_log_likelihoods_match_text_by_text_sums_despite_padding_and_windows():
                 lm.reset()
                 want = 0.0
                 if len(t) > 1:
-                    logp = F.log_softmax(lm(t[None, :-1])[0], -1)  # (T - 1, V)
+                    logp = F.log_softmax(lm(t[None, :-1]).logits[0], -1)  # (T - 1, V)
                     want = float(logp.gather(1, t[1:, None]).sum())
                 assert got[i, k].item() == pytest.approx(want, abs=1e-4)
     assert got[2].abs().max() == 0  # a lone xxbos predicts nothing
@@ -165,7 +165,7 @@ def test_pretrained_start_first_epoch_trains_only_embedding_and_decoder(tmp_path
         est = GenerativeTextClassifier(
             language_model=source, epochs=1, min_freq=1, verbose=0, random_state=0
         ).fit(texts, labels)
-        assert est.encoder_config_["hidden_size"] == TINY["hidden_size"]
+        assert est.encoder_config_.hidden_size == TINY["hidden_size"]
         for class_lm in est.module_.lms:
             for mine, theirs in zip(
                 class_lm.encoder.rnns, lm.module_.encoder.rnns, strict=True

@@ -8,7 +8,7 @@ from PIL import Image
 
 from tests.vision.images import colour_classes, write_pngs
 from vision import image_folder, load_images, read_image
-from vision.data import Images, _array_to_tensor, _check_readable, as_images
+from vision.data import Images, _array_to_tensor, as_images, check_readable
 
 
 def save(img: Image.Image, path, **kw) -> str:
@@ -101,9 +101,9 @@ def test_missing_and_corrupt_files_name_the_path(tmp_path):
     with pytest.raises(ValueError, match=r"bad\.png"):
         read_image(bad)
     with pytest.raises(ValueError, match=r"bad\.png"):
-        _check_readable([str(bad)])
+        check_readable([str(bad)])
     with pytest.raises(ValueError, match=r"gone\.png"):
-        _check_readable([str(tmp_path / "gone.png")])
+        check_readable([str(tmp_path / "gone.png")])
 
 
 # ---- arrays ------------------------------------------------------------------------

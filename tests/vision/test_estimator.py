@@ -24,7 +24,7 @@ from torchvision import models
 from deepfit import Callback, LRFinderResult
 from tests.vision.images import COLOURS, colour_classes, colour_sets, write_pngs
 from vision import ImageClassifier
-from vision.finder import FALLBACK_LR, FINDER_ITERS, FINDER_RANGE
+from vision.estimator import FALLBACK_LR, FINDER_ITERS, FINDER_RANGE
 
 SMALL = {
     "arch": "small_resnet",
@@ -342,16 +342,19 @@ def test_finder_suggestion_is_used_and_kept_in_range(colours):
 
 
 def test_unreliable_finder_falls_back_with_a_warning():
-    class Stub:
-        def lr_find(self, batches, **kw):
-            return LRFinderResult(
-                [1e-6, 1e-5], [1.0, 1.0], 1e-7, 1e-7, 1e-7, reliable=False
-            )
+    from deepfit.lr_finder import suggest_zero_lag
 
-    clf = small(lr=None)
-    clf._finder_batches = lambda data: None
+    class Stub:  # a learner whose sweep's loss never falls
+        def lr_find(self, batches, **kw):
+            assert kw["suggest"] == "zero_lag" and kw["fallback"] == FALLBACK_LR
+            lrs, flat = list(np.logspace(-5, 0, 40)), [1.0] * 40
+            rate, reliable = suggest_zero_lag(
+                lrs, flat, flat, kw["bounds"], kw["fallback"]
+            )
+            return LRFinderResult(lrs, flat, rate, 0, 0, reliable, raw_losses=flat)
+
     with pytest.warns(RuntimeWarning, match="unreliable"):
-        assert clf._choose_lr(Stub(), {}) == FALLBACK_LR
+        assert small(lr=None)._resolve_lr(Stub(), None) == FALLBACK_LR
 
 
 # ---- the scikit-learn contract -------------------------------------------------------------
@@ -482,7 +485,12 @@ def test_mnist_tiny_from_folders(data_dir):
 
 
 def test_image_lr_rule_on_known_curves():
-    from vision.finder import suggest_image_lr
+    from deepfit.lr_finder import suggest_zero_lag
+
+    def suggest_image_lr(result):
+        return suggest_zero_lag(
+            result.lrs, result.losses, result.raw_losses, FINDER_RANGE, FALLBACK_LR
+        )
 
     lrs = list(np.logspace(-5, 0, 40))
     x = np.log10(lrs)
