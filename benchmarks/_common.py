@@ -40,8 +40,13 @@ def machine() -> dict:
     }
 
 
-def save(name: str, payload: dict, table: str) -> None:
-    """Write ``results/<name>.json`` and ``results/<name>.md``."""
+def save(name: str, payload: dict, table: str, partial: bool = False) -> None:
+    """Write ``results/<name>.json`` and ``results/<name>.md``: each script keeps one
+    current result under its own name. A run with other settings than the script's
+    full one (``partial``) writes ``<name>_partial.*`` instead, which git ignores, so
+    it never replaces the current result."""
+    if partial:
+        name += "_partial"
     RESULTS.mkdir(exist_ok=True)
     payload = {**payload, "machine": machine()}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")

@@ -27,7 +27,7 @@ from benchmarks._common import data_dir, md_table, peak_rss_mb, save
 from tabular import TabularClassifier
 from tabular.demo import load_adult
 
-#: Chosen on a stratified 80/20 split of adult.data (seeds 0-2): see the README.
+#: Chosen on a stratified 80/20 split of adult.data (seeds 0-2): see benchmarks/README.md.
 BEST = dict(lr=3e-3, dropout=0.3, embed_dropout=0.1)
 
 

@@ -174,8 +174,10 @@ def overhead(args) -> None:
         "(targets: dense <= 1.1, sparse <= 0.5).\n"
     )
     print("\n" + table)
-    name = f"tabular_overhead_{args.rows}" + ("_sparse" if args.sparse else "")
-    save(name, {"args": vars(args), "times": times}, table)
+    # Another measurement than the full run's: kept beside it, never in its place.
+    save(
+        "tabular_throughput", {"args": vars(args), "times": times}, table, partial=True
+    )
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
     reviews, then the classifier with gradual unfreezing, trained on random crops of
     the reviews with one rate for all layer groups and adversarial training, scored on
     half-overlapping windows (TextClassifier's defaults; settings chosen on folds of the
-    training reviews: benchmarks/results/text_imdb_probes.md),
+    training reviews: benchmarks/README.md, "The IMDB probe log"),
 (c) TF-IDF (1-2 grams, sublinear tf) + logistic regression (scikit-learn),
 (d) GenerativeTextClassifier: the same WikiText-2 language model fine-tuned once per
     class on that class's training reviews (80%; the other 20% calibrate), Bayes' rule
@@ -20,7 +20,7 @@
     discriminative and the generative reading of the same pretrained language model,
     their probabilities averaged; the ULMFiT member trains 28 final epochs instead of
     36 to fit 10 minutes (both chosen on folds of the training reviews: see
-    benchmarks/results/text_imdb_probes.md).
+    benchmarks/README.md, "The IMDB probe log").
 
 Every row but (c) runs with ``--seeds`` seeds (3): one seed of (a) once read 0.59,
 another machine's run of the same seed 0.68.
@@ -312,7 +312,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vote-epochs", type=int, default=28)
     # Members of the votes (f), (g) fitted in parallel: with 2, each in its own process
     # on one thread (joblib caps the workers' threads at cores // jobs). On two cores
-    # the pair of (f) took 1.8 times one (b) fit (text_imdb_probes.md), not 1: one fit on two
+    # the pair of (f) took 1.8 times one (b) fit (benchmarks/README.md), not 1: one fit on two
     # threads already keeps both cores busy.
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--seeds", type=int, default=3, help="seeds of every row but (c)")
@@ -491,7 +491,7 @@ def main() -> None:
     print(table)
     # A run of some of the rows (--only) must not overwrite the full comparison.
     full = {"a", "b", "c", "d", "e", "f", "g"} <= set(args.only)
-    save("text_imdb" if full else "text_imdb_partial", payload, table)
+    save("text_imdb", payload, table, partial=not full)
 
 
 if __name__ == "__main__":

@@ -178,9 +178,8 @@ def main() -> None:
         "seed": args.seed,
         "vote": args.vote,
     }
-    names = "_".join(n for n, _ in configs if n != "base") or "base"
-    names += "_vote" if args.vote else ""
-    save(f"text_ulmfit_dev_{names}"[:80], payload, table)
+    probe = any(n != "base" for n, _ in configs) or args.vote
+    save("text_ulmfit_dev", payload, table, partial=probe)
 
 
 if __name__ == "__main__":

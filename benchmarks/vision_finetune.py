@@ -3,10 +3,9 @@
     python -m benchmarks.vision_finetune [--quick] [--skip-mnist] [--skip-cats]
         [--epochs 4] [--seeds 3]
 
-Results go to ``results/vision_finetune.{json,md}``; with ``--skip-cats`` (mnist-tiny
-only) to ``results/vision_mnist.{json,md}`` and with ``--skip-mnist`` to
-``results/vision_cats.{json,md}`` instead, so that a partial run leaves the full one's
-figures in place.
+Results go to ``results/vision_finetune.{json,md}``; a run with ``--skip-cats`` or
+``--skip-mnist`` to ``results/vision_finetune_partial.*`` instead (git ignores it), so
+that a partial run leaves the full one's figures in place.
 
 Part 1, mnist-tiny (709 training, 699 validation 28x28 digits, 3 vs 7), against fastai
 (resnet18 from random initialisation at 32 px, ``fit_one_cycle(5, 1e-3)``), measured on the
@@ -263,14 +262,8 @@ def main() -> None:
     )
     print("\n\n".join([*tables, footer]))
     if not args.quick:  # a smoke run's figures mean nothing: not saved
-        name = (
-            "vision_mnist"
-            if args.skip_cats
-            else "vision_cats"
-            if args.skip_mnist
-            else "vision_finetune"
-        )
-        save(name, payload, "\n\n".join([*tables, footer]))
+        partial = args.skip_cats or args.skip_mnist
+        save("vision_finetune", payload, "\n\n".join([*tables, footer]), partial)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ seeds. Each configuration changes one thing (``epochs8_bs32``: two) relative to 
 current defaults of ``ImageClassifier("small_resnet", sizes=28, augment=None)``;
 ``--arch`` and ``--size`` change the model (say ``--arch resnet18 --size 32 --configs
 base,lr1e-3``: the finder against fastai's fixed rate). Results go to
-``results/vision_mnist_cv.*`` for the default model, ``results/vision_mnist_cv_<arch>_<size>.*``
-for another.
+``results/vision_mnist_cv.*`` (the model and size are in the JSON's ``args`` and the
+table's footer).
 """
 
 from __future__ import annotations
@@ -111,9 +111,8 @@ def main() -> None:
     )
     print(table)
     if not args.no_save:
-        default = (args.arch, args.size) == ("small_resnet", 28)
-        name = "vision_mnist_cv" + ("" if default else f"_{args.arch}_{args.size}")
-        save(name, {"args": vars(args), "rows": rows}, table)
+        footer = f"\n{args.arch} at {args.size} px, {args.folds} folds, seeds {seeds}\n"
+        save("vision_mnist_cv", {"args": vars(args), "rows": rows}, table + footer)
 
 
 if __name__ == "__main__":

@@ -364,8 +364,8 @@ _COMMON_DOC = """
     int_levels : int, default=200
         Integer columns with 2 to ``int_levels`` distinct values in training are *also*
         embedded as categoricals (``<col>_cat``), keeping their continuous value, so the
-        network can learn a value per level besides the trend (on Adult's validation
-        split: 0.874 accuracy against 0.858 without). 0 turns this off.
+        network can learn a value per level besides the trend (an age or a count whose
+        effect is not linear). 0 turns this off.
     unknown_rate : float, default=0.01
         Share of categorical codes replaced by the unknown code during training, so the
         unknown embedding is trained: an unseen category predicts like an average one.
