@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+
+from deepfit.params import Interval, Satisfies, validate_params
 
 __all__ = ["DATE_PARTS", "TabularPreprocessor", "embedding_width", "to_frame"]
 
@@ -229,6 +231,10 @@ def _arrow(s: pd.Series) -> pa.ChunkedArray | pa.Array:
     return pa.array(s.array) if not hasattr(s.array, "_pa_array") else s.array._pa_array
 
 
+def _names_ok(names: Any) -> bool:
+    return isinstance(names, (str, numbers.Integral, list, tuple, np.ndarray, pd.Index))
+
+
 class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """DataFrame -> categorical codes and standardised continuous columns.
 
@@ -300,6 +306,16 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     Name: city, dtype: int64
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "cat_features": [Satisfies(_names_ok, "a column name or a list of them"), None],
+        "cont_features": [
+            Satisfies(_names_ok, "a column name or a list of them"),
+            None,
+        ],
+        "min_frequency": [Interval(numbers.Integral, 1, None)],
+        "int_levels": [Interval(numbers.Integral, 0, None)],
+    }
+
     def __init__(
         self,
         cat_features: Sequence[Any] | None = None,
@@ -367,16 +383,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return self._to_frame(codes, cont, to_frame(X).index)
 
     def _fit(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        if not (isinstance(self.int_levels, numbers.Integral) and self.int_levels >= 0):
-            raise ValueError(
-                f"int_levels must be an integer >= 0, got {self.int_levels!r}"
-            )
-        if not (
-            isinstance(self.min_frequency, numbers.Integral) and self.min_frequency >= 1
-        ):
-            raise ValueError(
-                f"min_frequency must be an integer >= 1, got {self.min_frequency!r}"
-            )
+        validate_params(self)
         df = to_frame(X)
         self._check_frame(df)
         cats = self._resolve_names(df, self.cat_features, "cat_features")
