@@ -1,4 +1,5 @@
-"""Ratings DataFrame -> integer codes: input checks and the id vocabularies.
+"""Ratings and interaction DataFrames -> integer codes and batches: input checks, the
+id vocabularies, and batches of users' interaction rows.
 
 Ids may be any hashable values (ints, strings, a mix). A vocabulary is a
 :class:`pandas.Index` of the distinct ids seen in training, sorted when the ids can be
@@ -8,15 +9,24 @@ first appearance otherwise; an id's code is its position, and ids never seen get
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 
-__all__ = ["check_ratings", "encode_ids", "id_column", "id_vocabulary"]
+__all__ = [
+    "InteractionRows",
+    "check_ratings",
+    "encode_ids",
+    "id_column",
+    "id_vocabulary",
+]
 
 
 def _as_frame(X: Any) -> pd.DataFrame:
@@ -112,3 +122,56 @@ def check_ratings(y: Any, n_rows: int) -> np.ndarray:
             f"{i} ({out[i]})"
         )
     return out.astype(np.float32)
+
+
+class InteractionRows:
+    """Batches of users' interaction rows, dense ``(batch, n_items)`` float32, cut from
+    a sparse ``(n_users, n_items)`` matrix one batch at a time (the whole matrix is
+    never made dense). Each batch is ``(rows, rows)``: an autoencoder's input is its
+    target; with ``targets=False``, ``(rows,)`` for prediction.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix
+    batch_size : int
+    shuffle : bool, default=False
+        A new order of the users every epoch.
+    generator : torch.Generator, optional
+    device : str or torch.device, optional
+    targets : bool, default=True
+    """
+
+    def __init__(
+        self,
+        matrix: sparse.spmatrix,
+        batch_size: int,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        device: str | torch.device | None = None,
+        targets: bool = True,
+    ) -> None:
+        self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+        self.batch_size, self.shuffle, self.generator = (
+            int(batch_size),
+            shuffle,
+            generator,
+        )
+        self.device, self.targets = device, targets
+
+    def __len__(self) -> int:
+        return math.ceil(self.matrix.shape[0] / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        n = self.matrix.shape[0]
+        order = (
+            torch.randperm(n, generator=self.generator).numpy()
+            if self.shuffle
+            else np.arange(n)
+        )
+        for i in range(0, n, self.batch_size):
+            rows = torch.from_numpy(
+                self.matrix[order[i : i + self.batch_size]].toarray()
+            )
+            if self.device is not None:
+                rows = rows.to(self.device)
+            yield (rows, rows) if self.targets else (rows,)

@@ -455,10 +455,14 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
     def recommend(
         self, users: Any, k: int = 10, exclude_seen: bool = True
     ) -> pd.DataFrame:
-        """The top-``k`` items for each of ``users``.
+        """The ``k`` items with the highest *predicted rating* for each of ``users``.
 
-        All items are scored for a block of users by one matrix product (``"dot"``) or one
-        batched pass of the network (``"nn"``), then ``torch.topk`` picks the best.
+        This ranks by rating, so rarely rated, highly rated items come first: for "what
+        will this user pick next" lists, a model trained on the interactions ranks far
+        better (:class:`CollabRecommender`; ``benchmarks/collab_ranking.py`` measures
+        both). All items are scored for a block of users by one matrix product
+        (``"dot"``) or one batched pass of the network (``"nn"``), then ``torch.topk``
+        picks the best.
 
         Parameters
         ----------

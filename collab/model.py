@@ -1,6 +1,7 @@
-"""Collaborative-filtering networks: a biased embedding dot product and a neural variant.
+"""Collaborative-filtering networks: a biased embedding dot product and a neural variant
+for ratings, and an autoencoder of interaction rows for top-k recommendation.
 
-Both take integer codes of users and items (``0 .. n - 1``) and return one predicted
+The rating models take integer codes of users and items (``0 .. n - 1``) and return one predicted
 rating per pair. Both keep a bias per user and per item and a fixed global offset, so a
 pair where one side was never seen can still be scored from what is known
 (:meth:`fallback`). Codes and DataFrames are the estimator's business
@@ -9,15 +10,26 @@ pair where one side was never seen can still be scored from what is known
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from deepfit.layers import SigmoidRange, mlp_blocks
 
-__all__ = ["EmbeddingDotBias", "EmbeddingNN", "ImplicitSum", "splitter"]
+__all__ = [
+    "EmbeddingDotBias",
+    "EmbeddingNN",
+    "ImplicitSum",
+    "ItemAutoencoder",
+    "RecOutput",
+    "autoencoder_splitter",
+    "splitter",
+]
 
 
 def _link(value: float, y_range: tuple[float, float] | None) -> float:
@@ -369,3 +381,107 @@ def splitter(model: _BiasedCollab) -> list[list[nn.Parameter]]:
     emb = [p for m in parts if m is not None for p in m.parameters()]
     rest = [p for n, p in model.named_parameters() if not any(p is q for q in emb)]
     return [emb, rest] if rest else [emb]
+
+
+class RecOutput(NamedTuple):
+    """What :class:`ItemAutoencoder` returns: the item-item path's scores (``None``
+    without it) and the nonlinear path's logits, each ``(B, n_items)``."""
+
+    linear: torch.Tensor | None
+    logits: torch.Tensor
+
+
+class ItemAutoencoder(nn.Module):
+    """A denoising autoencoder of each user's interaction row, with two decoders.
+
+    - The item-item path is a full-rank linear map with a zero diagonal (an item may not
+      predict itself): the shallow autoencoder of EASE (Steck 2019), here trained by
+      gradient descent on the squared error with an L2 penalty and input dropout, which
+      keeps it off the identity as EDLAE's dropout does (Steck 2020).
+    - The nonlinear path is Mult-DAE (Liang et al. 2018): the L2-normalised row through
+      tanh layers to logits over the items, trained with the multinomial likelihood.
+
+    In training each path reads the row with its own share of the entries dropped
+    (``linear_dropout``, ``dropout``); the kept entries are not rescaled. The two paths
+    err on different users, so :meth:`rank_scores` ranks by the mean of their scores,
+    each standardised per user (weight ``mix`` on the nonlinear path).
+
+    Shape:
+        - Input: ``(B, n_items)`` interaction weights (0 where there was none)
+        - Output: :class:`RecOutput`
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        hidden: Sequence[int] = (600, 200),
+        dropout: float = 0.5,
+        linear_dropout: float = 0.25,
+        item_item: bool = True,
+    ) -> None:
+        super().__init__()
+        self.n_items, self.dropout, self.linear_dropout = (
+            n_items,
+            dropout,
+            linear_dropout,
+        )
+        self.item_item = (
+            nn.Parameter(torch.zeros(n_items, n_items)) if item_item else None
+        )
+        sizes = [n_items, *hidden]
+        enc = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
+        dec = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes[::-1])]
+        self.encoder = nn.ModuleList(enc)
+        self.decoder = nn.ModuleList(dec)
+
+    def _dropped(self, x: torch.Tensor, u: torch.Tensor, p: float) -> torch.Tensor:
+        return x * (u >= p).to(x.dtype) if self.training and p > 0 else x
+
+    def forward(self, x: torch.Tensor) -> RecOutput:
+        u = torch.rand_like(x) if self.training else x  # one draw: nested masks
+        linear = None
+        if self.item_item is not None:
+            w = self.item_item
+            w = w - torch.diag(torch.diagonal(w))  # (I, I), zero diagonal
+            linear = self._dropped(x, u, self.linear_dropout) @ w
+        h = nn.functional.normalize(self._dropped(x, u, self.dropout), dim=1)
+        for layer in self.encoder:
+            h = torch.tanh(layer(h))
+        for i, layer in enumerate(self.decoder):
+            h = layer(h)
+            if i < len(self.decoder) - 1:
+                h = torch.tanh(h)
+        return RecOutput(linear, h)
+
+    @staticmethod
+    def rank_scores(out: RecOutput, mix: float) -> torch.Tensor:
+        """One score per item to rank by: the paths' scores standardised per user
+        (row) and averaged, ``mix`` on the nonlinear path."""
+
+        def z(s: torch.Tensor) -> torch.Tensor:
+            s = s.float()
+            return (s - s.mean(1, keepdim=True)) / s.std(1, keepdim=True).clamp_min(
+                1e-8
+            )
+
+        if out.linear is None:
+            return out.logits.float()
+        return (1 - mix) * z(out.linear) + mix * z(out.logits)
+
+    def item_vectors(self) -> torch.Tensor:
+        """The output layer's vector of each item ``(n_items, hidden[0])``."""
+        return self.decoder[-1].weight
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_items={self.n_items}, item_item={self.item_item is not None}, "
+            f"dropout={self.dropout}, linear_dropout={self.linear_dropout}"
+        )
+
+
+def autoencoder_splitter(model: ItemAutoencoder) -> list[list[nn.Parameter]]:
+    """Two groups: the nonlinear path, then the item-item matrix (when there is one)."""
+    groups = [list(model.encoder.parameters()) + list(model.decoder.parameters())]
+    if model.item_item is not None:
+        groups.append([model.item_item])
+    return groups

@@ -119,6 +119,27 @@ def _collab_unseen(X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"user": ["u1", "nobody", "nobody"], "item": [999, 0, 999]})
 
 
+def _recommender(random_state: int = 0) -> Any:
+    from collab import CollabRecommender
+
+    return CollabRecommender(
+        hidden=(16, 4), epochs=3, batch_size=16, verbose=0, random_state=random_state
+    )
+
+
+def _recommendations(est: Any, X: Any) -> np.ndarray:
+    """The scores of the top-5 lists of the users in X (and of a user with a history
+    given at predict time), in a fixed order."""
+    users = sorted(pd.unique(X["user"]))[:10]
+    recs = est.recommend(users, k=5)
+    folded = est.recommend_history(X[X["user"] == users[0]], k=5)
+    return np.concatenate([recs["score"].to_numpy(), folded["score"].to_numpy()])
+
+
+def _recommender_unseen(X: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"user": ["nobody", "u1"], "item": [0, 999]})
+
+
 # ---- text ----------------------------------------------------------------------------
 
 _TINY_TEXT = {"emb_size": 16, "hidden_size": 24, "n_layers": 1, "verbose": 0}
@@ -252,6 +273,19 @@ CASES = [
             (lambda X, y: (X.drop(columns="item"), y), r"item"),
             (lambda X, y: (X, y.where(y.index != 3, np.nan)), r"NaN|finite"),
             (lambda X, y: (X, y[:-1]), r"length|rows"),
+        ],
+    ),
+    Case(
+        "CollabRecommender",
+        _recommender,
+        lambda: (_ratings()[0], None),
+        _recommendations,
+        reorder=lambda X: X[["item", "user"]],
+        unseen=_recommender_unseen,
+        bad=[
+            (lambda X, y: (X.drop(columns="item"), y), r"item"),
+            (lambda X, y: (X.assign(user=np.nan), y), r"missing"),
+            (lambda X, y: (X.iloc[:0], y), r"empty"),
         ],
     ),
     Case(

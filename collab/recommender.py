@@ -1,0 +1,514 @@
+"""``CollabRecommender``: top-k recommendation from implicit feedback (who interacted with
+what), behind ``fit(X)`` / ``recommend(users, k)``."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Hashable, Mapping
+from functools import partial
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import sparse
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from collab.data import InteractionRows, encode_ids, id_column, id_vocabulary
+from collab.metrics import ndcg_at_k
+from collab.model import ItemAutoencoder, RecOutput, autoencoder_splitter
+from deepfit import FitData, NeuralEstimator
+from deepfit.callbacks import Callback
+from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
+from deepfit.schedules import Schedule
+
+__all__ = ["CollabRecommender"]
+
+# Above this many items the (items x items) matrix of the item-item path, with Adam's two
+# moments and its gradient, would take more than about 1.6 GB: "auto" leaves it out.
+_ITEM_ITEM_MAX = 10_000
+# Rows scored at once at prediction (each row holds a score for every item).
+_PREDICT_ROWS = 1024
+
+
+def recommender_loss(
+    pred: RecOutput, x: torch.Tensor, model: ItemAutoencoder, l2: float
+) -> torch.Tensor:
+    """The item-item path's squared error (per user) plus ``l2`` times its squared
+    weights, and the nonlinear path's multinomial negative log-likelihood (per user)."""
+    nll = -(torch.log_softmax(pred.logits.float(), 1) * x).sum(1).mean()
+    if pred.linear is None:
+        return nll
+    sq = (x - pred.linear.float()).pow(2).sum(1).mean()
+    return sq + l2 * model.item_item.pow(2).sum() + nll
+
+
+def _as_users(users: Any) -> list[Any]:
+    if isinstance(users, (str, bytes, tuple)) or np.ndim(users) == 0:
+        return [users]
+    return list(users)
+
+
+class CollabRecommender(NeuralEstimator):
+    """Top-k recommendation from implicit feedback: which items each user should see
+    next, learned from which items users interacted with.
+
+    ``fit(X)`` takes a DataFrame of interactions (a user id column and an item id
+    column; any hashable ids), optionally weighted (``sample_weight``: a count, a rating,
+    a recency weight; repeated pairs add up). The model is :class:`~collab.model.
+    ItemAutoencoder`: each user's row of interactions, with entries dropped at random,
+    goes through two decoders trained together through the engine's ``Learner``: a
+    full-rank item-item map (the shallow autoencoder of EASE, Steck 2019, trained on the
+    squared error with an L2 penalty) and a Mult-DAE (Liang et al. 2018, multinomial
+    likelihood); items are ranked by the mean of the two paths' per-user standardised
+    scores. A model trained on interactions ranks for what users will pick; a model of
+    ratings (:class:`CollabRegressor`) ranks rarely rated, highly rated items first.
+
+    **Unknown users.** ``recommend`` gives a user never seen in fit the most popular
+    items (those with the most interactions). A new user's history, given at predict
+    time, is read by the trained network without refitting: :meth:`recommend_history`
+    (fold-in).
+
+    Parameters
+    ----------
+    user_col, item_col : hashable, default="user", "item"
+    hidden : tuple of int, default=(600, 200)
+        Widths of the nonlinear path's encoder (its decoder mirrors them).
+    dropout : float, default=0.5
+        Share of a row's entries the nonlinear path does not see in training.
+    linear_dropout : float, default=0.25
+        The same for the item-item path (it keeps the map off the identity).
+    item_item : bool or "auto", default="auto"
+        Whether to have the item-item path; ``"auto"``: for catalogues of at most 10,000
+        items (its matrix has one weight per pair of items).
+    l2 : float, default=200.0
+        L2 penalty of the item-item matrix, in EASE's units (the sum over all users of
+        the squared error against ``l2`` times the squared weights).
+    mix : float, default=0.5
+        Weight of the nonlinear path in the ranking score (0: item-item path alone).
+    epochs : int, default=40
+    lr : float or None, default=2e-3
+    batch_size : int, default=128
+        Users per batch.
+    schedule, validation_fraction, early_stopping, random_state, device, verbose,
+    warm_start, amp, callbacks
+        See :class:`deepfit.NeuralEstimator`. A validation fraction holds out users
+        (their rows' reconstruction loss is ``history_["valid_loss"]``); ``warm_start``
+        continues training on interactions of known users and items only.
+
+    Attributes
+    ----------
+    users_, items_ : pandas.Index
+        The ids seen in training; position = code.
+    interactions_ : scipy.sparse.csr_matrix
+        ``(n_users, n_items)`` summed weights of the training interactions.
+    item_counts_ : pandas.Series
+        Users per item in training (the popularity fallback ranks by it).
+    module_ : ItemAutoencoder
+    history_, lr_, n_epochs_ : see :class:`deepfit.NeuralEstimator`
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": list("abbcac")})
+    >>> rec = CollabRecommender(epochs=2, verbose=0, random_state=0).fit(X)
+    >>> rec.recommend([1, 99], k=1).columns.tolist()
+    ['user', 'item', 'score', 'rank']
+    >>> rec.recommend_history({"new": ["a"]}, k=2)["item"].tolist()[0] in ("b", "c")
+    True
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **NeuralEstimator._parameter_constraints,
+        "user_col": [InstanceOf(Hashable, "a column name")],
+        "item_col": [InstanceOf(Hashable, "a column name")],
+        "hidden": [SequenceOf(Interval(numbers.Integral, 1, None))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "linear_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "item_item": [Boolean(), Options("auto")],
+        "l2": [Interval(numbers.Real, 0, None)],
+        "mix": [Interval(numbers.Real, 0, 1)],
+    }
+
+    def __init__(
+        self,
+        user_col: Hashable = "user",
+        item_col: Hashable = "item",
+        hidden: tuple[int, ...] = (600, 200),
+        dropout: float = 0.5,
+        linear_dropout: float = 0.25,
+        item_item: bool | str = "auto",
+        l2: float = 200.0,
+        mix: float = 0.5,
+        *,
+        epochs: int = 40,
+        lr: float | None = 2e-3,
+        schedule: str | Schedule = "one_cycle",
+        batch_size: int = 128,
+        validation_fraction: float | None = None,
+        early_stopping: bool | int = False,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "auto",
+        verbose: int = 1,
+        warm_start: bool = False,
+        amp: bool = False,
+        callbacks: list[Callback] | None = None,
+    ) -> None:
+        super().__init__(
+            epochs=epochs,
+            lr=lr,
+            schedule=schedule,
+            batch_size=batch_size,
+            validation_fraction=validation_fraction,
+            early_stopping=early_stopping,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+            amp=amp,
+            callbacks=callbacks,
+        )
+        self.user_col = user_col
+        self.item_col = item_col
+        self.hidden = hidden
+        self.dropout = dropout
+        self.linear_dropout = linear_dropout
+        self.item_item = item_item
+        self.l2 = l2
+        self.mix = mix
+
+    # ---- data -------------------------------------------------------------------------
+
+    def _pairs(
+        self, X: Any, sample_weight: Any = None
+    ) -> tuple[pd.Series, pd.Series, np.ndarray]:
+        """The user and item id columns and each row's weight, checked."""
+        users = id_column(X, self.user_col, "user")
+        items = id_column(X, self.item_col, "item")
+        if sample_weight is None:
+            return users, items, np.ones(len(users), dtype=np.float32)
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (len(users),):
+            raise ValueError(
+                f"sample_weight has shape {w.shape}, expected ({len(users)},) to match X"
+            )
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            i = int(bad.argmax())
+            raise ValueError(
+                f"sample_weight must be finite and >= 0; position {i} holds {w[i]}"
+            )
+        return users, items, w.astype(np.float32)
+
+    def _matrix(self, u: np.ndarray, i: np.ndarray, w: np.ndarray, n_users: int):
+        m = sparse.csr_matrix(
+            (w, (u, i)), shape=(n_users, len(self.items_)), dtype=np.float32
+        )
+        m.sum_duplicates()
+        return m
+
+    def _fit_data(
+        self, X: Any, y: Any, eval_set: Any, reset: bool, sample_weight: Any = None
+    ) -> FitData:
+        # Everything is checked before a fitted attribute changes.
+        users, items, w = self._pairs(X, sample_weight)
+        if len(users) == 0:
+            raise ValueError("X is empty: need interactions to fit")
+        if reset:
+            user_vocab, item_vocab = id_vocabulary(users), id_vocabulary(items)
+            if len(item_vocab) < 2:
+                raise ValueError(
+                    f"the interactions hold a single item ({item_vocab[0]!r}): there is "
+                    "nothing to rank"
+                )
+        else:
+            user_vocab, item_vocab = self.users_, self.items_
+        u, i = encode_ids(user_vocab, users), encode_ids(item_vocab, items)
+        for role, codes, vals in (("user", u, users), ("item", i, items)):
+            if (codes < 0).any():  # only possible when warm-starting
+                new = pd.unique(vals[codes < 0])
+                raise ValueError(
+                    f"warm_start: {len(new)} {role}s not seen in the first fit (e.g. "
+                    f"{new[0]!r}); refit with warm_start=False"
+                )
+        valid_rows = None
+        if eval_set is not None:
+            ev = eval_set[0] if isinstance(eval_set, tuple) else eval_set
+            vu, vi, vw = self._pairs(ev)
+            vi_codes = encode_ids(item_vocab, vi)
+            keep = vi_codes >= 0  # items the model has no output for cannot count
+            vcodes, vusers = pd.factorize(vu[keep].to_numpy())
+            valid_rows = (vcodes, vi_codes[keep], vw[keep], len(vusers))
+        if reset:
+            self.users_, self.items_ = user_vocab, item_vocab
+            self.n_features_in_ = 2
+        matrix = self._matrix(u, i, w, len(self.users_))
+        self.interactions_ = matrix
+        self.item_counts_ = pd.Series(
+            np.bincount(matrix.indices, minlength=len(self.items_)),
+            index=self.items_,
+            name="n_users",
+        )
+        train_idx, valid_idx = self._validation_split(matrix.shape[0])
+        device = self._device()
+        train = InteractionRows(
+            matrix[train_idx],
+            self.batch_size,
+            shuffle=True,
+            generator=self._generator(),
+            device=device,
+        )
+        self._n_train_users = len(train_idx)
+        valid = None
+        if valid_rows is not None:
+            vm = sparse.csr_matrix(
+                (valid_rows[2], (valid_rows[0], valid_rows[1])),
+                shape=(valid_rows[3], len(self.items_)),
+            )
+            valid = InteractionRows(vm, _PREDICT_ROWS, device=device)
+        elif valid_idx is not None:
+            valid = InteractionRows(matrix[valid_idx], _PREDICT_ROWS, device=device)
+        return FitData(train, valid)
+
+    # ---- the engine's hooks -----------------------------------------------------------
+
+    def _use_item_item(self) -> bool:
+        if isinstance(self.item_item, str):  # "auto"
+            return len(self.items_) <= _ITEM_ITEM_MAX
+        return bool(self.item_item)
+
+    def _build_module(self) -> nn.Module:
+        return ItemAutoencoder(
+            len(self.items_),
+            tuple(self.hidden),
+            float(self.dropout),
+            float(self.linear_dropout),
+            item_item=self._use_item_item(),
+        )
+
+    def _loss_func(self) -> Any:
+        # EASE's penalty is l2 * |B|^2 against the squared error summed over users; the
+        # loss here is a mean over a batch's users, so the penalty is divided by them.
+        l2 = float(self.l2) / max(self._n_train_users, 1)
+        return partial(recommender_loss, model=self.module_, l2=l2)
+
+    def _layer_groups(self, module: nn.Module) -> list[Any]:
+        return autoencoder_splitter(module)
+
+    def _opt_func(self, module: nn.Module) -> Any:
+        # Plain Adam: the item-item matrix's penalty is in the loss (as in EASE).
+        return partial(torch.optim.Adam, betas=(0.9, 0.99))
+
+    def fit(
+        self, X: Any, y: Any = None, sample_weight: Any = None, eval_set: Any = None
+    ):
+        """Fit on the interactions in ``X`` (``y`` is ignored).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Holds ``user_col`` and ``item_col`` (other columns are ignored).
+        y : None
+        sample_weight : array-like of shape (n_rows,), optional
+            A weight >= 0 per interaction (repeated pairs add up); default 1.
+        eval_set : DataFrame, optional
+            Held-out interactions whose users' rows give a validation loss.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
+
+    # ---- recommendation ---------------------------------------------------------------
+
+    def _check_k(self, k: Any) -> int:
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        return min(int(k), len(self.items_))
+
+    def _top_k(
+        self, rows: sparse.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` item codes and their scores of each row (history) of
+        ``rows``, through the engine's prediction path."""
+        mix = float(self.mix)
+
+        def rank(forward: Any, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            scores = ItemAutoencoder.rank_scores(forward(xb), mix)
+            if exclude_seen:
+                scores = scores.masked_fill(xb > 0, -math.inf)
+            return torch.topk(scores, k, dim=1)
+
+        batches = InteractionRows(rows, _PREDICT_ROWS, targets=False)
+        top, idx = self._predict_outputs(batches, transform=rank)
+        return top.numpy(), idx.numpy()
+
+    def _frame(
+        self, ids: pd.Index, top: np.ndarray, idx: np.ndarray, k: int
+    ) -> pd.DataFrame:
+        rows = np.repeat(np.arange(len(ids)), k)
+        keep = np.isfinite(top.ravel())
+        return pd.DataFrame(
+            {
+                "user": ids[rows[keep]],
+                "item": self.items_[idx.ravel()[keep]],
+                "score": top.ravel()[keep].astype(np.float64),
+                "rank": np.tile(np.arange(1, k + 1), len(ids))[keep],
+            }
+        )
+
+    def _recommend_rows(
+        self, ids: pd.Index, rows: sparse.csr_matrix, k: int, exclude_seen: bool
+    ) -> pd.DataFrame:
+        """Top-k of each history row; rows without any history get the popular items."""
+        top = np.full((len(ids), k), -np.inf)
+        idx = np.zeros((len(ids), k), dtype=np.int64)
+        has = np.diff(rows.indptr) > 0
+        if has.any():
+            top[has], idx[has] = self._top_k(rows[has], k, exclude_seen)
+        if not has.all():
+            counts = self.item_counts_.to_numpy()
+            order = np.argsort(-counts, kind="stable")[:k]
+            top[~has] = np.log1p(counts[order])
+            idx[~has] = order
+        return self._frame(ids, top, idx, k)
+
+    def recommend(
+        self, users: Any, k: int = 10, exclude_seen: bool = True
+    ) -> pd.DataFrame:
+        """The top-``k`` items for each of ``users``.
+
+        Every item is scored for a block of users at once (one pass of the network over
+        their interaction rows) and ``torch.topk`` picks the best.
+
+        Parameters
+        ----------
+        users : id or list-like of ids
+            A user never seen in training gets the most popular items (score
+            ``log1p`` of the item's user count); to use a new user's history, see
+            :meth:`recommend_history`.
+        k : int, default=10
+        exclude_seen : bool, default=True
+            Leave out the items the user interacted with in training.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``user``, ``item``, ``score`` (higher is better; comparable within a
+            user), ``rank`` (1 = best), by user in the order given, then rank.
+        """
+        check_is_fitted(self)
+        k = self._check_k(k)
+        ids = pd.Index(_as_users(users), tupleize_cols=False)
+        codes = encode_ids(self.users_, ids)
+        rows = self.interactions_[np.clip(codes, 0, None)]
+        if (codes < 0).any():  # an empty row: the popular items
+            rows = (sparse.diags((codes >= 0).astype(np.float32)) @ rows).tocsr()
+            rows.eliminate_zeros()
+        return self._recommend_rows(ids, rows, k, exclude_seen)
+
+    def recommend_history(
+        self,
+        history: Mapping[Any, Any] | pd.DataFrame,
+        k: int = 10,
+        exclude_seen: bool = True,
+    ) -> pd.DataFrame:
+        """Top-``k`` items for users described by their interactions, without refitting
+        (fold-in): the trained network reads each history as it reads a training user's.
+
+        Parameters
+        ----------
+        history : dict of user -> list of items, or DataFrame
+            A DataFrame holds ``user_col`` and ``item_col`` (and, optionally, a
+            ``weight`` column). Items never seen in training are ignored (the model has no
+            input for them); a user left with no known item gets the popular items.
+        k : int, default=10
+        exclude_seen : bool, default=True
+            Leave out the items of the history.
+
+        Returns
+        -------
+        DataFrame
+            As :meth:`recommend`.
+        """
+        check_is_fitted(self)
+        k = self._check_k(k)
+        if isinstance(history, pd.DataFrame):
+            weights = history["weight"] if "weight" in history.columns else None
+            users, items, w = self._pairs(history, weights)
+            ids = pd.Index(pd.unique(users), tupleize_cols=False)
+            u = encode_ids(ids, users)
+        elif isinstance(history, Mapping):
+            ids = pd.Index(list(history), tupleize_cols=False)
+            lists = [_as_users(v) for v in history.values()]
+            u = np.repeat(np.arange(len(ids)), [len(v) for v in lists])
+            items = pd.Series([it for v in lists for it in v], dtype=object)
+            w = np.ones(len(items), dtype=np.float32)
+        else:
+            raise TypeError(
+                "history must be a dict of user -> items or a DataFrame of interactions, "
+                f"got {type(history).__name__}"
+            )
+        i = encode_ids(self.items_, items)
+        if (i < 0).any():
+            warnings.warn(
+                f"{int((i < 0).sum())} interaction(s) of the history name items never "
+                f"seen in training (e.g. {items[i < 0].iloc[0]!r}); they are ignored",
+                UserWarning,
+                stacklevel=2,
+            )
+        keep = (i >= 0) & (w > 0)
+        rows = self._matrix(u[keep], i[keep], w[keep], len(ids))
+        return self._recommend_rows(ids, rows, k, exclude_seen)
+
+    def similar_items(self, item: Hashable, k: int = 10) -> pd.DataFrame:
+        """The ``k`` items whose output vectors (the nonlinear path's last layer) are
+        closest to ``item``'s by cosine similarity.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``item``, ``similarity`` (cosine, in [-1, 1]), ``rank`` (1 =
+            closest); the item itself is left out.
+        """
+        check_is_fitted(self)
+        k = self._check_k(k)
+        code = int(encode_ids(self.items_, [item])[0])
+        if code < 0:
+            raise KeyError(f"item {item!r} was not seen in training")
+        with torch.inference_mode():
+            f = nn.functional.normalize(
+                self.module_.item_vectors().float().cpu(), dim=1
+            )
+            sims = f @ f[code]  # (I,)
+            sims[code] = -math.inf
+            top, idx = torch.topk(sims, min(k, len(sims) - 1))
+        return pd.DataFrame(
+            {
+                "item": self.items_[idx.numpy()],
+                "similarity": top.numpy().astype(np.float64),
+                "rank": np.arange(1, len(idx) + 1),
+            }
+        )
+
+    def score(self, X: Any, y: Any = None, k: int = 10) -> float:
+        """NDCG@``k`` of the held-out interactions ``X`` (all relevant; filter them
+        first, say to high ratings) against :meth:`recommend`'s lists for their users,
+        training items left out (see :mod:`collab.metrics`)."""
+        check_is_fitted(self)
+        users, items, _ = self._pairs(X)
+        relevant = pd.DataFrame({"user": users.to_numpy(), "item": items.to_numpy()})
+        recs = self.recommend(pd.unique(relevant["user"]), k=k)
+        return ndcg_at_k(recs, relevant, k)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags

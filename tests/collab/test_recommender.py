@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from collab import CollabRecommender
+
+FAST = {"epochs": 30, "lr": 1e-2, "batch_size": 16, "hidden": (32, 8), "verbose": 0}
+
+
+def clusters(n_users=60, seed=0):
+    """Two tastes: users of group 0 pick among items a0..a9, group 1 among b0..b9;
+    each user picks 6 of the 10, so the other 4 of their group are what to
+    recommend. a0 (and b0) is picked by everyone of its group: the most popular."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        g = "ab"[u % 2]
+        picks = [0, *rng.choice(np.arange(1, 10), 5, replace=False)]
+        rows += [(f"u{u}", f"{g}{i}") for i in picks]
+    return pd.DataFrame(rows, columns=["user", "item"])
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = clusters()
+    return X, CollabRecommender(random_state=0, **FAST).fit(X)
+
+
+def test_recommends_the_users_own_taste_and_leaves_out_what_they_saw(fitted):
+    X, rec = fitted
+    out = rec.recommend(["u0", "u1"], k=4)
+    assert list(out.columns) == ["user", "item", "score", "rank"]
+    for user, group in (("u0", "a"), ("u1", "b")):
+        mine = out[out.user == user]
+        assert mine["rank"].tolist() == [1, 2, 3, 4]
+        assert mine["score"].is_monotonic_decreasing
+        assert all(item.startswith(group) for item in mine["item"])
+        seen = set(X[X.user == user].item)
+        assert not seen & set(mine["item"])
+    again = rec.recommend(["u0"], k=30, exclude_seen=False)
+    assert len(again) == 20 and set(X[X.user == "u0"].item) <= set(again["item"])
+
+
+def test_fold_in_serves_a_new_users_history_without_refitting(fitted):
+    _X, rec = fitted
+    before = {k: v.clone() for k, v in rec.module_.state_dict().items()}
+    hist = {"newb": ["b1", "b2", "b3"], "newa": ["a4", "a5"], "nobody": []}
+    with pytest.warns(UserWarning, match="never seen in training.*'zz'"):
+        out = rec.recommend_history({**hist, "x": ["zz"]}, k=3)
+    assert list(pd.unique(out.user)) == ["newb", "newa", "nobody", "x"]
+    assert all(i.startswith("b") for i in out[out.user == "newb"].item)
+    assert all(i.startswith("a") for i in out[out.user == "newa"].item)
+    assert not {"b1", "b2", "b3"} & set(out[out.user == "newb"].item)
+    # No known item: the popular items, as for an unknown user.
+    assert set(out[out.user == "nobody"].item) == set(out[out.user == "x"].item)
+    frame = pd.DataFrame({"user": ["n"] * 3, "item": ["b1", "b2", "b3"]})
+    np.testing.assert_array_equal(
+        rec.recommend_history(frame, k=3)["item"], out[out.user == "newb"]["item"]
+    )
+    for k, v in rec.module_.state_dict().items():
+        assert np.array_equal(v, before[k])
+
+
+def test_unknown_users_get_the_popular_items(fitted):
+    X, rec = fitted
+    out = rec.recommend(["stranger", "u0"], k=2)
+    popular = X.item.value_counts()
+    assert set(out[out.user == "stranger"].item) == set(popular.index[:2])  # a0, b0
+    assert set(out[out.user == "stranger"].item) == {"a0", "b0"}
+
+
+def test_similar_items_and_score(fitted):
+    X, rec = fitted
+    sim = rec.similar_items("a3", k=3)
+    assert list(sim.columns) == ["item", "similarity", "rank"]
+    assert "a3" not in set(sim.item)
+    with pytest.raises(KeyError, match="'zz' was not seen"):
+        rec.similar_items("zz")
+    # Held-out picks: each user's unseen items of their group.
+    held = []
+    for u in range(60):
+        g = "ab"[u % 2]
+        seen = set(X[X.user == f"u{u}"].item)
+        held += [(f"u{u}", f"{g}{i}") for i in range(10) if f"{g}{i}" not in seen]
+    held = pd.DataFrame(held, columns=["user", "item"])
+    assert rec.score(held, k=4) > 0.9
+
+
+def test_weights_count_and_repeated_pairs_add_up():
+    X = clusters()
+    w = np.where(X.item.str.endswith("1"), 5.0, 1.0)
+    rec = CollabRecommender(random_state=0, **FAST).fit(X, sample_weight=w)
+    assert rec.interactions_.sum() == pytest.approx(w.sum())
+    doubled = CollabRecommender(random_state=0, **FAST).fit(pd.concat([X, X]))
+    assert doubled.interactions_.max() == 2
+
+
+def test_same_random_state_same_lists_and_pickle_round_trip(fitted):
+    X, rec = fitted
+    again = CollabRecommender(random_state=0, **FAST).fit(X)
+    users = X.user.unique()
+    pd.testing.assert_frame_equal(rec.recommend(users, 5), again.recommend(users, 5))
+    loaded = pickle.loads(pickle.dumps(rec))
+    pd.testing.assert_frame_equal(rec.recommend(users, 5), loaded.recommend(users, 5))
+    twin = clone(rec)
+    assert twin.get_params() == rec.get_params() and not hasattr(twin, "module_")
+
+
+def test_without_the_item_item_path_and_with_the_finder():
+    X = clusters()
+    rec = CollabRecommender(item_item=False, random_state=0, **FAST).fit(X)
+    assert rec.module_.item_item is None
+    assert all(i.startswith("a") for i in rec.recommend(["u0"], 3).item)
+    sweep = CollabRecommender(random_state=0, **FAST).lr_find(X, num_it=20)
+    assert len(sweep.lrs) > 5 and np.isfinite(sweep.suggestion)
+
+
+def test_validation_and_warm_start():
+    X = clusters()
+    rec = CollabRecommender(
+        random_state=0, validation_fraction=0.2, early_stopping=True, **FAST
+    ).fit(X)
+    assert "valid_loss" in rec.history_
+    warm = CollabRecommender(random_state=0, warm_start=True, **FAST).fit(X)
+    n = len(warm.history_)
+    warm.fit(X.iloc[:30])
+    assert len(warm.history_) == 2 * n
+    with pytest.raises(ValueError, match="warm_start: 1 items not seen"):
+        warm.fit(pd.DataFrame({"user": ["u0"], "item": ["c9"]}))
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "match"),
+    [
+        (lambda X: X.drop(columns="item"), r"no item id column 'item'"),
+        (lambda X: X.assign(user=[None, *list(X.user[1:])]), r"1 missing"),
+        (lambda X: X.iloc[:0], "X is empty"),
+        (lambda X: X.assign(item="a0"), "single item"),
+    ],
+)
+def test_bad_input_fails_before_training_and_leaves_x_alone(make_bad, match):
+    X = clusters()
+    bad = make_bad(X)
+    before = bad.copy()
+    with pytest.raises(ValueError, match=match):
+        CollabRecommender(**FAST).fit(bad)
+    pd.testing.assert_frame_equal(bad, before)
+
+
+def test_bad_weights_k_and_parameters(fitted):
+    X, rec = fitted
+    with pytest.raises(ValueError, match=r"sample_weight must be finite and >= 0"):
+        CollabRecommender(**FAST).fit(X, sample_weight=-np.ones(len(X)))
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\)"):
+        CollabRecommender(**FAST).fit(X, sample_weight=[1, 2, 3])
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        rec.recommend(["u0"], k=0)
+    with pytest.raises(ValueError, match=r"mix must be a number in \[0, 1\]"):
+        CollabRecommender(mix=2, **FAST).fit(X)
+    with pytest.raises(NotFittedError):
+        CollabRecommender().recommend(["u0"])
+    with pytest.raises(TypeError, match="history must be a dict"):
+        rec.recommend_history([["a1"]])
