@@ -154,6 +154,9 @@ class Learner:
         params: list[list[nn.Parameter]] = []
         modules: list[list[nn.Module]] = []
         seen: set[int] = set()
+        named = list(
+            self.model.named_parameters()
+        )  # walked once: prediction is latency-bound
         for i, group in enumerate(groups):
             items = (
                 [group] if isinstance(group, (nn.Module, nn.Parameter)) else list(group)
@@ -162,7 +165,10 @@ class Learner:
             for item in items:
                 if isinstance(item, nn.Module):
                     ms.append(item)
-                    ps.extend(item.parameters())
+                    if item is self.model:
+                        ps.extend(p for _, p in named)
+                    else:
+                        ps.extend(item.parameters())
                 elif isinstance(item, torch.Tensor):
                     ps.append(item)
                 else:
@@ -182,11 +188,7 @@ class Learner:
                 unique.append(p)
             params.append(unique)
             modules.append(ms)
-        missing = [
-            n
-            for n, p in self.model.named_parameters()
-            if p.requires_grad and id(p) not in seen
-        ]
+        missing = [n for n, p in named if p.requires_grad and id(p) not in seen]
         if missing:
             raise ValueError(
                 f"trainable parameters in no layer group: {missing[:5]}"

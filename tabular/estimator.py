@@ -89,28 +89,27 @@ class _TabularBase(NeuralEstimator):
     # ---- data ---------------------------------------------------------------------------
 
     def _input_frame(self, X: Any, fitting: bool) -> pd.DataFrame:
-        """``X`` as a DataFrame whose columns the fitted preprocessor knows.
-
-        scikit-learn's ``validate_data`` keeps ``n_features_in_`` and
-        ``feature_names_in_`` (when every column name is a string) and warns when a
-        frame follows a fit on an array or the other way round; columns are then taken
-        by name from a frame (their order, and extra columns, do not matter) and by
-        position from an array."""
+        """``X`` as a DataFrame of the fitted columns: taken by name from a frame (their
+        order and extra columns do not matter), by position from an array; scikit-learn's
+        ``validate_data`` keeps ``feature_names_in_`` and ``n_features_in_`` and warns on
+        a frame after a fit on an array, or the other way round."""
         df = to_frame(X)
         frame = isinstance(X, pd.DataFrame)
         if fitting:
             self._fitted_on_frame = frame
             validate_data(self, df if frame else X, skip_check_array=True)
             return df
-        names = list(self.preprocessor_.feature_names_in_)
+        names = self.preprocessor_.feature_names_in_
         if self._fitted_on_frame and frame:
+            if df.columns.equals(pd.Index(names)):
+                return df  # the fitted columns in the fitted order: nothing to check
             missing = [c for c in names if c not in df.columns]
             if missing:
                 raise ValueError(f"X is missing column(s) seen in fit: {missing}")
-            df = df[names]
+            df = df[list(names)]
         validate_data(self, df if frame else X, reset=False, skip_check_array=True)
         if self._fitted_on_frame and not frame:
-            df = df.set_axis(names, axis=1)
+            df = df.set_axis(list(names), axis=1)
         elif not self._fitted_on_frame and frame:
             df = df.set_axis([f"x{i}" for i in range(df.shape[1])], axis=1)
         return df
