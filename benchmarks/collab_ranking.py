@@ -12,8 +12,10 @@ metrics from :mod:`collab.metrics` (NDCG@20, Recall@20, Precision@10, coverage o
 top-20 lists), means over users, then over splits.
 
 Rows: ``CollabRecommender()`` defaults; item popularity; EASE (Steck 2019; closed form,
-numpy; its lambda chosen on the validation split); ``CollabRegressor().recommend``
-(a model of ratings); implicit's ALS and BPR when the ``implicit`` package is installed.
+numpy); ``CollabRegressor().recommend`` (a model of ratings); implicit's ALS and BPR
+when the ``implicit`` package is installed (not a dependency). The peers' settings
+(EASE's lambda; ALS's factors, regularization and alpha; BPR's factors, rate and
+iterations) are searched on the validation split, as the recommender's defaults were.
 
 ``--validate`` scores on the validation split instead: a random 10% of u1.base's rows
 (seed 0) held out, relevant where rated >= 4. Every setting (EASE's lambda, the
@@ -26,6 +28,7 @@ import argparse
 import statistics
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,6 @@ from collab import CollabRecommender, CollabRegressor
 from collab.metrics import coverage, ndcg_at_k, precision_at_k, recall_at_k
 
 COLS = ["user", "item", "rating", "ts"]
-EASE_LAMBDAS = (50, 100, 200, 400, 800)
 
 
 def read(folder: Path, name: str) -> pd.DataFrame:
@@ -96,10 +98,11 @@ class Popularity:
 
 
 class ImplicitModel:
-    """implicit's ALS or BPR on the binary user-item matrix (when installed)."""
+    """implicit's ALS or BPR on the binary user-item matrix (when installed); ``params``
+    go to the model (ALS also takes ``alpha``, the confidence of an interaction)."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, **params) -> None:
+        self.kind, self.params = kind, params
 
     def fit(self, train: pd.DataFrame) -> ImplicitModel:
         from implicit.als import AlternatingLeastSquares
@@ -113,15 +116,16 @@ class ImplicitModel:
             (np.ones(len(u), np.float32), (u, i)),
             shape=(len(self.users), len(self.items)),
         )
+        self.X.data[:] = 1.0
+        params = dict(self.params)
         if self.kind == "als":
+            alpha = params.pop("alpha", 20.0)
             self.model = AlternatingLeastSquares(
-                factors=64, regularization=0.05, iterations=15, random_state=0
+                iterations=15, random_state=0, **params
             )
-            self.model.fit(self.X * 20.0, show_progress=False)
+            self.model.fit(self.X * alpha, show_progress=False)
         else:
-            self.model = BayesianPersonalizedRanking(
-                factors=64, iterations=100, random_state=0
-            )
+            self.model = BayesianPersonalizedRanking(random_state=0, **params)
             self.model.fit(self.X, show_progress=False)
         return self
 
@@ -131,6 +135,22 @@ class ImplicitModel:
             codes, self.X[codes], N=k, filter_already_liked_items=True
         )
         return _frame(users, self.items, None, k, ids, scores)
+
+
+# Peers' settings searched on the validation split (the best is used on the test files).
+EASE_GRID = [{"lam": lam} for lam in (50, 100, 200, 400, 800)]
+ALS_GRID = [
+    {"factors": f, "regularization": r, "alpha": a}
+    for f in (64, 128, 256, 512)
+    for r in (0.1, 1.0, 10.0, 30.0, 100.0)
+    for a in (0.5, 1.0, 2.0, 5.0, 20.0)
+]
+BPR_GRID = [
+    {"factors": f, "learning_rate": lr, "regularization": 0.01, "iterations": it}
+    for f in (64, 128)
+    for lr in (0.002, 0.005, 0.01, 0.05)
+    for it in (100, 300, 1000)
+]
 
 
 def _frame(users, items, scores, k, idx=None, top=None) -> pd.DataFrame:
@@ -156,13 +176,13 @@ def score(recs: pd.DataFrame, relevant: pd.DataFrame, n_items: int) -> dict:
     }
 
 
-def methods(args, ease_lambda: float) -> dict:
+def methods(args, tuned: dict[str, dict]) -> dict:
     out = {
         "CollabRecommender() defaults": lambda: CollabRecommender(
             random_state=0, verbose=0
         ),
         "item popularity": Popularity,
-        f"EASE (lambda={ease_lambda:g})": lambda: Ease(ease_lambda),
+        f"EASE ({_fmt(tuned['ease'])})": lambda: Ease(**tuned["ease"]),
         "CollabRegressor().recommend (ratings)": lambda: CollabRegressor(
             random_state=0, verbose=0
         ),
@@ -171,14 +191,47 @@ def methods(args, ease_lambda: float) -> dict:
         out[f"CollabRecommender({name})"] = lambda p=params: CollabRecommender(
             random_state=0, verbose=0, **p
         )
+    if "als" in tuned:
+        out[f"implicit ALS ({_fmt(tuned['als'])})"] = lambda: ImplicitModel(
+            "als", **tuned["als"]
+        )
+        out[f"implicit BPR ({_fmt(tuned['bpr'])})"] = lambda: ImplicitModel(
+            "bpr", **tuned["bpr"]
+        )
+    return out
+
+
+def _fmt(params: dict) -> str:
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+
+
+def tune(fit_part: pd.DataFrame, held: pd.DataFrame) -> tuple[dict, dict]:
+    """Each peer's best setting by NDCG@20 on the validation split, and every score."""
+    grids = {"ease": (Ease, EASE_GRID)}
     try:
         import implicit  # noqa: F401
 
-        out["implicit ALS (64 factors)"] = lambda: ImplicitModel("als")
-        out["implicit BPR (64 factors)"] = lambda: ImplicitModel("bpr")
+        grids["als"] = (partial(ImplicitModel, "als"), ALS_GRID)
+        grids["bpr"] = (partial(ImplicitModel, "bpr"), BPR_GRID)
     except ImportError:
         print("implicit is not installed: its ALS and BPR rows are left out")
-    return out
+    best, scores = {}, {}
+    for name, (make, grid) in grids.items():
+        scores[name] = []
+        for params in grid:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = run_split("val", fit_part, held, partial(make, **params))
+            scores[name].append({**params, "ndcg@20": r["ndcg@20"]})
+        best[name] = {
+            k: v
+            for k, v in max(scores[name], key=lambda r: r["ndcg@20"]).items()
+            if k != "ndcg@20"
+        }
+        print(f"{name}: best on the validation split {best[name]}")
+    return best, scores
 
 
 def run_split(name: str, train, test, make) -> dict:
@@ -228,14 +281,9 @@ def main() -> None:
         raise SystemExit("movielens-100k not found under ../shared/data (DEEPFIT_DATA)")
     folder = root / "movielens-100k"
 
-    # EASE's lambda, on the validation split of u1.base only.
+    # The peers' settings, on the validation split of u1.base only.
     fit_part, held = validation_split(read(folder, "u1.base"))
-    lam_scores = {
-        lam: run_split("val", fit_part, held, lambda lam=lam: Ease(lam))["ndcg@20"]
-        for lam in EASE_LAMBDAS
-    }
-    ease_lambda = max(lam_scores, key=lam_scores.get)
-    print(f"EASE lambda on the validation split: {lam_scores} -> {ease_lambda}")
+    tuned, peer_scores = tune(fit_part, held)
 
     splits = (
         {"val": (fit_part, held)}
@@ -246,7 +294,7 @@ def main() -> None:
         }
     )
     results: dict[str, dict[str, dict]] = {}
-    for name, make in methods(args, ease_lambda).items():
+    for name, make in methods(args, tuned).items():
         results[name] = {}
         for split, (train, test) in splits.items():
             with warnings.catch_warnings():
@@ -284,12 +332,16 @@ def main() -> None:
     where = "the validation split of u1.base" if args.validate else ", ".join(splits)
     table = md_table(rows, cols) + (
         f"\n\nMovieLens 100K, {where}; relevant = test ratings >= 4, full ranking of the "
-        f"training items, seen items excluded; means over users, then splits; EASE's "
-        f"lambda {ease_lambda:g} chosen on the validation split ({lam_scores}); "
-        f"{torch.get_num_threads()} threads, peak RSS {peak_rss_mb():.0f} MiB.\n"
+        f"training items, seen items excluded; means over users, then splits; the "
+        f"peers' settings chosen on the validation split of u1.base (grids in the "
+        f"JSON); {torch.get_num_threads()} threads, peak RSS {peak_rss_mb():.0f} MiB.\n"
     )
     print("\n" + table)
-    payload = {"args": {**vars(args), "config": args.config}, "results": results}
+    payload = {
+        "args": {**vars(args), "config": args.config},
+        "results": results,
+        "peer_validation": peer_scores,
+    }
     save("collab_ranking", payload, table, partial=args.validate or bool(args.config))
 
 

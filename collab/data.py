@@ -21,6 +21,7 @@ from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 
 __all__ = [
+    "AttributeCodes",
     "InteractionRows",
     "check_ratings",
     "encode_ids",
@@ -124,11 +125,90 @@ def check_ratings(y: Any, n_rows: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+class AttributeCodes:
+    """A frame of user or item attributes (one row per id, the ids as its index) ->
+    categorical codes and standardised numbers, for :class:`~collab.model.
+    AttributeEmbedding`.
+
+    Numeric columns (bools aside) are numbers: missing values get the median, then
+    standardisation. Every other column is categorical: code 0 for missing or unseen
+    values, 1.. for the values seen in ``fit``. Ids absent from the frame get all codes
+    0 and the medians.
+    """
+
+    def fit(self, frame: pd.DataFrame, role: str) -> AttributeCodes:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(
+                f"{role}_features must be a DataFrame indexed by {role} id, got "
+                f"{type(frame).__name__}"
+            )
+        if frame.index.has_duplicates:
+            dup = frame.index[frame.index.duplicated()][0]
+            raise ValueError(f"{role}_features lists {role} {dup!r} more than once")
+        if frame.shape[1] == 0:
+            raise ValueError(f"{role}_features has no columns")
+        self.role = role
+        self.cat_cols_, self.cont_cols_, self.levels_ = [], [], []
+        self.medians_, self.means_, self.scales_ = [], [], []
+        for col in frame.columns:
+            values = frame[col]
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+                values
+            ):
+                v = values.astype(np.float64)
+                if v.isna().all():
+                    raise ValueError(f"{role}_features column {col!r} is all missing")
+                med = float(v.median())
+                filled = v.fillna(med)
+                self.cont_cols_.append(col)
+                self.medians_.append(med)
+                self.means_.append(float(filled.mean()))
+                self.scales_.append(float(filled.std(ddof=0)) or 1.0)
+            else:
+                self.cat_cols_.append(col)
+                self.levels_.append(pd.Index(pd.unique(values.dropna())))
+        self.cardinalities_ = [len(lv) + 1 for lv in self.levels_]
+        self.frame_ = frame
+        return self
+
+    def transform(self, ids: pd.Index, frame: pd.DataFrame | None = None):
+        """Codes ``(n, n_cat)`` and numbers ``(n, n_cont)`` of ``ids``, read from
+        ``frame`` (default: the fitted one), as tensors."""
+        frame = self.frame_ if frame is None else frame
+        missing = [
+            c for c in self.cat_cols_ + self.cont_cols_ if c not in frame.columns
+        ]
+        if missing:
+            raise ValueError(
+                f"{self.role}_features lacks column(s) {missing} seen in fit"
+            )
+        rows = frame.reindex(ids)
+        codes = np.zeros((len(ids), len(self.cat_cols_)), dtype=np.int64)
+        for j, (col, levels) in enumerate(
+            zip(self.cat_cols_, self.levels_, strict=True)
+        ):
+            codes[:, j] = levels.get_indexer(rows[col]) + 1  # -1 (unseen, NaN) -> 0
+        cont = np.zeros((len(ids), len(self.cont_cols_)), dtype=np.float32)
+        for j, col in enumerate(self.cont_cols_):
+            try:
+                v = pd.to_numeric(rows[col]).astype(np.float64)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"{self.role}_features column {col!r} is numeric in fit but holds "
+                    f"non-numbers now ({err})"
+                ) from err
+            v = v.fillna(self.medians_[j])
+            cont[:, j] = (v - self.means_[j]) / self.scales_[j]
+        return torch.from_numpy(codes), torch.from_numpy(cont)
+
+
 class InteractionRows:
     """Batches of users' interaction rows, dense ``(batch, n_items)`` float32, cut from
     a sparse ``(n_users, n_items)`` matrix one batch at a time (the whole matrix is
     never made dense). Each batch is ``(rows, rows)``: an autoencoder's input is its
-    target; with ``targets=False``, ``(rows,)`` for prediction.
+    target; with ``targets=False``, ``(rows,)`` for prediction. With ``extras`` (tensors
+    with a row per user, say their attribute codes), the inputs are the tuple
+    ``(rows, *extras)``.
 
     Parameters
     ----------
@@ -139,6 +219,7 @@ class InteractionRows:
     generator : torch.Generator, optional
     device : str or torch.device, optional
     targets : bool, default=True
+    extras : sequence of Tensor, optional
     """
 
     def __init__(
@@ -149,6 +230,7 @@ class InteractionRows:
         generator: torch.Generator | None = None,
         device: str | torch.device | None = None,
         targets: bool = True,
+        extras: tuple[torch.Tensor, ...] = (),
     ) -> None:
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
         self.batch_size, self.shuffle, self.generator = (
@@ -156,12 +238,12 @@ class InteractionRows:
             shuffle,
             generator,
         )
-        self.device, self.targets = device, targets
+        self.device, self.targets, self.extras = device, targets, tuple(extras)
 
     def __len__(self) -> int:
         return math.ceil(self.matrix.shape[0] / self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
         n = self.matrix.shape[0]
         order = (
             torch.randperm(n, generator=self.generator).numpy()
@@ -169,9 +251,11 @@ class InteractionRows:
             else np.arange(n)
         )
         for i in range(0, n, self.batch_size):
-            rows = torch.from_numpy(
-                self.matrix[order[i : i + self.batch_size]].toarray()
-            )
+            idx = order[i : i + self.batch_size]
+            rows = torch.from_numpy(self.matrix[idx].toarray())
+            extras = [t[torch.from_numpy(idx)] for t in self.extras]
             if self.device is not None:
                 rows = rows.to(self.device)
-            yield (rows, rows) if self.targets else (rows,)
+                extras = [t.to(self.device) for t in extras]
+            inputs = (rows, *extras) if extras else rows
+            yield (inputs, rows) if self.targets else (inputs,)

@@ -22,6 +22,7 @@ from torch import nn
 from deepfit.layers import SigmoidRange, mlp_blocks
 
 __all__ = [
+    "AttributeEmbedding",
     "EmbeddingDotBias",
     "EmbeddingNN",
     "ImplicitSum",
@@ -383,6 +384,30 @@ def splitter(model: _BiasedCollab) -> list[list[nn.Parameter]]:
     return [emb, rest] if rest else [emb]
 
 
+class AttributeEmbedding(nn.Module):
+    """Attributes of users or items, the entity-embedding way (Guo & Berkhahn 2016): an
+    embedding per categorical column, ``min(50, (c + 1) // 2)`` wide (``c`` counts the
+    unknown code 0), concatenated with the standardised numeric columns, then a linear
+    map to ``out`` numbers.
+
+    Shape:
+        - Input: codes ``(N, n_cat)`` int64 and numbers ``(N, n_cont)``
+        - Output: ``(N, out)``
+    """
+
+    def __init__(self, cardinalities: Sequence[int], n_cont: int, out: int) -> None:
+        super().__init__()
+        widths = [min(50, (c + 1) // 2) for c in cardinalities]
+        self.embeds = nn.ModuleList(
+            nn.Embedding(c, w) for c, w in zip(cardinalities, widths, strict=True)
+        )
+        self.linear = nn.Linear(sum(widths) + n_cont, out)
+
+    def forward(self, codes: torch.Tensor, cont: torch.Tensor) -> torch.Tensor:
+        parts = [emb(codes[:, j]) for j, emb in enumerate(self.embeds)]
+        return self.linear(torch.cat([*parts, cont.float()], 1))
+
+
 class RecOutput(NamedTuple):
     """What :class:`ItemAutoencoder` returns: the item-item path's scores (``None``
     without it) and the nonlinear path's logits, each ``(B, n_items)``."""
@@ -406,8 +431,15 @@ class ItemAutoencoder(nn.Module):
     err on different users, so :meth:`rank_scores` ranks by the mean of their scores,
     each standardised per user (weight ``mix`` on the nonlinear path).
 
+    With attributes (hybrid, as LightFM), a user's attributes join the first layer of
+    the nonlinear path, and an item's output vector and bias are its free ones plus
+    those its attributes give (:class:`AttributeEmbedding`): a user with no interactions
+    is scored from their attributes, and an item with none (``known`` False: its free
+    vector and bias stay zero) from its attributes.
+
     Shape:
-        - Input: ``(B, n_items)`` interaction weights (0 where there was none)
+        - Input: ``(B, n_items)`` interaction weights (0 where there was none), and with
+          user attributes their codes ``(B, n_cat)`` and numbers ``(B, n_cont)``
         - Output: :class:`RecOutput`
     """
 
@@ -418,6 +450,10 @@ class ItemAutoencoder(nn.Module):
         dropout: float = 0.5,
         linear_dropout: float = 0.25,
         item_item: bool = True,
+        user_attributes: tuple[Sequence[int], int] | None = None,
+        item_attributes: tuple[torch.Tensor, torch.Tensor] | None = None,
+        item_cardinalities: Sequence[int] | None = None,
+        known: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.n_items, self.dropout, self.linear_dropout = (
@@ -433,25 +469,58 @@ class ItemAutoencoder(nn.Module):
         dec = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes[::-1])]
         self.encoder = nn.ModuleList(enc)
         self.decoder = nn.ModuleList(dec)
+        self.user_attr = None
+        if user_attributes is not None:
+            self.user_attr = AttributeEmbedding(*user_attributes, hidden[0])
+        self.item_attr = None
+        if item_attributes is not None:
+            codes, cont = item_attributes
+            self.register_buffer("item_codes", codes.long())
+            self.register_buffer("item_cont", cont.float())
+            self.item_attr = AttributeEmbedding(
+                list(item_cardinalities), cont.shape[1], hidden[0] + 1
+            )
+        if known is None:
+            known = torch.ones(n_items, dtype=torch.bool)
+        self.register_buffer("known", known.bool())
 
     def _dropped(self, x: torch.Tensor, u: torch.Tensor, p: float) -> torch.Tensor:
         return x * (u >= p).to(x.dtype) if self.training and p > 0 else x
 
-    def forward(self, x: torch.Tensor) -> RecOutput:
+    def _output_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each item's output vector ``(I, H)`` and bias ``(I,)``: the free ones (zero for
+        items never interacted with) plus what the attributes give."""
+        last = self.decoder[-1]
+        keep = self.known.to(last.weight.dtype)
+        w, b = last.weight * keep[:, None], last.bias * keep
+        if self.item_attr is not None:
+            extra = self.item_attr(self.item_codes, self.item_cont)  # (I, H + 1)
+            w, b = w + extra[:, :-1], b + extra[:, -1]
+        return w, b
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        user_codes: torch.Tensor | None = None,
+        user_cont: torch.Tensor | None = None,
+    ) -> RecOutput:
         u = torch.rand_like(x) if self.training else x  # one draw: nested masks
         linear = None
         if self.item_item is not None:
-            w = self.item_item
-            w = w - torch.diag(torch.diagonal(w))  # (I, I), zero diagonal
-            linear = self._dropped(x, u, self.linear_dropout) @ w
+            w, xd = self.item_item, self._dropped(x, u, self.linear_dropout)
+            # Each item's own weight taken back out: a zero diagonal at O(B * I) per
+            # batch (the diagonal gets no gradient, so it stays at its initial zero).
+            linear = xd @ w - xd * torch.diagonal(w)  # (B, I)
         h = nn.functional.normalize(self._dropped(x, u, self.dropout), dim=1)
-        for layer in self.encoder:
-            h = torch.tanh(layer(h))
-        for i, layer in enumerate(self.decoder):
+        for i, layer in enumerate(self.encoder):
             h = layer(h)
-            if i < len(self.decoder) - 1:
-                h = torch.tanh(h)
-        return RecOutput(linear, h)
+            if i == 0 and self.user_attr is not None and user_codes is not None:
+                h = h + self.user_attr(user_codes, user_cont)
+            h = torch.tanh(h)
+        for layer in self.decoder[:-1]:
+            h = torch.tanh(layer(h))
+        w, b = self._output_layer()
+        return RecOutput(linear, h @ w.T + b)
 
     @staticmethod
     def rank_scores(out: RecOutput, mix: float) -> torch.Tensor:
@@ -469,8 +538,9 @@ class ItemAutoencoder(nn.Module):
         return (1 - mix) * z(out.linear) + mix * z(out.logits)
 
     def item_vectors(self) -> torch.Tensor:
-        """The output layer's vector of each item ``(n_items, hidden[0])``."""
-        return self.decoder[-1].weight
+        """The output vector of each item ``(n_items, hidden[0])`` (attributes
+        included)."""
+        return self._output_layer()[0]
 
     def extra_repr(self) -> str:
         return (
@@ -480,8 +550,9 @@ class ItemAutoencoder(nn.Module):
 
 
 def autoencoder_splitter(model: ItemAutoencoder) -> list[list[nn.Parameter]]:
-    """Two groups: the nonlinear path, then the item-item matrix (when there is one)."""
-    groups = [list(model.encoder.parameters()) + list(model.decoder.parameters())]
+    """Two groups: the nonlinear path (with the attribute embeddings), then the
+    item-item matrix (when there is one)."""
+    groups = [[p for n, p in model.named_parameters() if n != "item_item"]]
     if model.item_item is not None:
         groups.append([model.item_item])
     return groups

@@ -17,7 +17,13 @@ from scipy import sparse
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from collab.data import InteractionRows, encode_ids, id_column, id_vocabulary
+from collab.data import (
+    AttributeCodes,
+    InteractionRows,
+    encode_ids,
+    id_column,
+    id_vocabulary,
+)
 from collab.metrics import ndcg_at_k
 from collab.model import ItemAutoencoder, RecOutput, autoencoder_splitter
 from deepfit import FitData, History, Learner, NeuralEstimator
@@ -38,16 +44,26 @@ _PREDICT_ROWS = 1024
 _ITEM_ITEM_LR_MULT = 3.0
 
 
-def recommender_loss(
-    pred: RecOutput, x: torch.Tensor, model: ItemAutoencoder, l2: float
-) -> torch.Tensor:
-    """The item-item path's squared error (per user) plus ``l2`` times its squared
-    weights, and the nonlinear path's multinomial negative log-likelihood (per user)."""
+def recommender_loss(pred: RecOutput, x: torch.Tensor) -> torch.Tensor:
+    """The item-item path's squared error and the nonlinear path's multinomial negative
+    log-likelihood, each summed over items and averaged over the batch's users. (The
+    item-item matrix's L2 penalty is the optimizer's weight decay.)"""
     nll = -(torch.log_softmax(pred.logits.float(), 1) * x).sum(1).mean()
     if pred.linear is None:
         return nll
-    sq = (x - pred.linear.float()).pow(2).sum(1).mean()
-    return sq + l2 * model.item_item.pow(2).sum() + nll
+    return (x - pred.linear.float()).pow(2).sum(1).mean() + nll
+
+
+def _adam_l2(
+    groups: list[dict[str, Any]], l2: float, fused: bool | None
+) -> torch.optim.Optimizer:
+    """Adam with the item-item group's L2 penalty ``l2 * |B|^2`` as its (coupled)
+    weight decay ``2 * l2``, added to the gradient inside the fused step."""
+    groups = [
+        {**g, "weight_decay": 2 * l2 if g.get("layer_group") == 1 else 0.0}
+        for g in groups
+    ]
+    return torch.optim.Adam(groups, betas=(0.9, 0.99), fused=fused)
 
 
 def _as_users(users: Any) -> list[Any]:
@@ -78,6 +94,11 @@ class CollabRecommender(NeuralEstimator):
     time, is read by the trained network without refitting: :meth:`recommend_history`
     (fold-in).
 
+    **Attributes** (hybrid, as LightFM): ``fit(..., user_features=, item_features=)``
+    takes a frame of attributes per user and per item, embedded the entity-embedding
+    way into the nonlinear path, so a user or an item with no interactions is scored
+    from its attributes.
+
     Parameters
     ----------
     user_col, item_col : hashable, default="user", "item"
@@ -96,10 +117,10 @@ class CollabRecommender(NeuralEstimator):
     mix : float, default=0.7
         Weight of the nonlinear path in the ranking score (0: item-item path alone).
     epochs : int, default=80
-    lr : float or None, default=1e-3
+    lr : float or None, default=2e-3
         Peak rate of the nonlinear path; the item-item matrix trains at three times it.
         ``None``: the finder's suggestion.
-    batch_size : int, default=64
+    batch_size : int, default=128
         Users per batch.
     schedule, validation_fraction, early_stopping, random_state, device, verbose,
     warm_start, amp, callbacks
@@ -114,7 +135,10 @@ class CollabRecommender(NeuralEstimator):
     interactions_ : scipy.sparse.csr_matrix
         ``(n_users, n_items)`` summed weights of the training interactions.
     item_counts_ : pandas.Series
-        Users per item in training (the popularity fallback ranks by it).
+        Users per item in training (the popularity fallback ranks by it; 0 for items
+        known by their attributes alone).
+    user_attributes_, item_attributes_ : AttributeCodes or None
+        The fitted attribute encoders (and frames), when attributes were given.
     module_ : ItemAutoencoder
     history_, lr_, n_epochs_ : see :class:`deepfit.NeuralEstimator`
 
@@ -153,9 +177,9 @@ class CollabRecommender(NeuralEstimator):
         mix: float = 0.7,
         *,
         epochs: int = 80,
-        lr: float | None = 1e-3,
+        lr: float | None = 2e-3,
         schedule: str | Schedule = "one_cycle",
-        batch_size: int = 64,
+        batch_size: int = 128,
         validation_fraction: float | None = None,
         early_stopping: bool | int = False,
         random_state: int | np.random.RandomState | None = None,
@@ -219,21 +243,44 @@ class CollabRecommender(NeuralEstimator):
         return m
 
     def _fit_data(
-        self, X: Any, y: Any, eval_set: Any, reset: bool, sample_weight: Any = None
+        self,
+        X: Any,
+        y: Any,
+        eval_set: Any,
+        reset: bool,
+        sample_weight: Any = None,
+        user_features: pd.DataFrame | None = None,
+        item_features: pd.DataFrame | None = None,
     ) -> FitData:
         # Everything is checked before a fitted attribute changes.
         users, items, w = self._pairs(X, sample_weight)
         if len(users) == 0:
             raise ValueError("X is empty: need interactions to fit")
         if reset:
-            user_vocab, item_vocab = id_vocabulary(users), id_vocabulary(items)
-            if len(item_vocab) < 2:
+            user_vocab = id_vocabulary(users)
+            seen_items = id_vocabulary(items)
+            if len(seen_items) < 2:
                 raise ValueError(
-                    f"the interactions hold a single item ({item_vocab[0]!r}): there is "
+                    f"the interactions hold a single item ({seen_items[0]!r}): there is "
                     "nothing to rank"
                 )
+            encoders = [
+                None if f is None else AttributeCodes().fit(f, role)
+                for f, role in ((user_features, "user"), (item_features, "item"))
+            ]
+            item_vocab = seen_items
+            if item_features is not None:  # items known by their attributes alone
+                item_vocab = id_vocabulary(
+                    pd.Series([*seen_items, *item_features.index], dtype=object)
+                )
         else:
+            if user_features is not None or item_features is not None:
+                raise ValueError(
+                    "warm_start: user_features and item_features are those of the first "
+                    "fit; refit with warm_start=False to change them"
+                )
             user_vocab, item_vocab = self.users_, self.items_
+            encoders = [self.user_attributes_, self.item_attributes_]
         u, i = encode_ids(user_vocab, users), encode_ids(item_vocab, items)
         for role, codes, vals in (("user", u, users), ("item", i, items)):
             if (codes < 0).any():  # only possible when warm-starting
@@ -249,9 +296,10 @@ class CollabRecommender(NeuralEstimator):
             vi_codes = encode_ids(item_vocab, vi)
             keep = vi_codes >= 0  # items the model has no output for cannot count
             vcodes, vusers = pd.factorize(vu[keep].to_numpy())
-            valid_rows = (vcodes, vi_codes[keep], vw[keep], len(vusers))
+            valid_rows = (vcodes, vi_codes[keep], vw[keep], pd.Index(vusers))
         if reset:
             self.users_, self.items_ = user_vocab, item_vocab
+            self.user_attributes_, self.item_attributes_ = encoders
             self.n_features_in_ = 2
         matrix = self._matrix(u, i, w, len(self.users_))
         self.interactions_ = matrix
@@ -262,24 +310,41 @@ class CollabRecommender(NeuralEstimator):
         )
         train_idx, valid_idx = self._validation_split(matrix.shape[0])
         device = self._device()
+        attrs = self._user_attrs(self.users_)
         train = InteractionRows(
             matrix[train_idx],
             self.batch_size,
             shuffle=True,
             generator=self._generator(),
             device=device,
+            extras=tuple(t[train_idx] for t in attrs),
         )
         self._n_train_users = len(train_idx)
         valid = None
         if valid_rows is not None:
+            vcodes, vitems, vweights, vusers = valid_rows
             vm = sparse.csr_matrix(
-                (valid_rows[2], (valid_rows[0], valid_rows[1])),
-                shape=(valid_rows[3], len(self.items_)),
+                (vweights, (vcodes, vitems)), shape=(len(vusers), len(self.items_))
             )
-            valid = InteractionRows(vm, _PREDICT_ROWS, device=device)
+            valid = InteractionRows(
+                vm, _PREDICT_ROWS, device=device, extras=self._user_attrs(vusers)
+            )
         elif valid_idx is not None:
-            valid = InteractionRows(matrix[valid_idx], _PREDICT_ROWS, device=device)
+            valid = InteractionRows(
+                matrix[valid_idx],
+                _PREDICT_ROWS,
+                device=device,
+                extras=tuple(t[valid_idx] for t in attrs),
+            )
         return FitData(train, valid)
+
+    def _user_attrs(
+        self, ids: pd.Index, frame: pd.DataFrame | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """The attribute codes and numbers of users ``ids`` (from ``frame``, default
+        the fitted ``user_features``); none without user attributes."""
+        enc = self.user_attributes_
+        return () if enc is None else enc.transform(pd.Index(ids), frame)
 
     # ---- the engine's hooks -----------------------------------------------------------
 
@@ -289,26 +354,36 @@ class CollabRecommender(NeuralEstimator):
         return bool(self.item_item)
 
     def _build_module(self) -> nn.Module:
+        users, items = self.user_attributes_, self.item_attributes_
         return ItemAutoencoder(
             len(self.items_),
             tuple(self.hidden),
             float(self.dropout),
             float(self.linear_dropout),
             item_item=self._use_item_item(),
+            user_attributes=None
+            if users is None
+            else (users.cardinalities_, len(users.cont_cols_)),
+            item_attributes=None if items is None else items.transform(self.items_),
+            item_cardinalities=None if items is None else items.cardinalities_,
+            known=torch.from_numpy(self.item_counts_.to_numpy() > 0),
         )
 
     def _loss_func(self) -> Any:
-        # EASE's penalty is l2 * |B|^2 against the squared error summed over users; the
-        # loss here is a mean over a batch's users, so the penalty is divided by them.
-        l2 = float(self.l2) / max(self._n_train_users, 1)
-        return partial(recommender_loss, model=self.module_, l2=l2)
+        return recommender_loss
 
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return autoencoder_splitter(module)
 
     def _opt_func(self, module: nn.Module) -> Any:
-        # Plain Adam: the item-item matrix's penalty is in the loss (as in EASE).
-        return partial(torch.optim.Adam, betas=(0.9, 0.99))
+        # EASE's penalty is l2 * |B|^2 against the squared error summed over users; the
+        # loss here is a mean over a batch's users, so the penalty is divided by them.
+        # Plain Adam with the penalty as coupled weight decay (as in EASE's objective,
+        # not AdamW's decoupled decay), with the fused kernel where torch has one: the
+        # step over the (items x items) matrix is a large share of a batch.
+        l2 = float(self.l2) / max(self._n_train_users, 1)
+        fused = True if self._device().type in ("cpu", "cuda") else None
+        return partial(_adam_l2, l2=l2, fused=fused)
 
     def _recipe(self, learner: Learner, data: FitData, history: History) -> Any:
         """One ``fit`` at ``lr`` (or the finder's rate) for the nonlinear path and three
@@ -322,7 +397,13 @@ class CollabRecommender(NeuralEstimator):
         return lr
 
     def fit(
-        self, X: Any, y: Any = None, sample_weight: Any = None, eval_set: Any = None
+        self,
+        X: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        eval_set: Any = None,
+        user_features: pd.DataFrame | None = None,
+        item_features: pd.DataFrame | None = None,
     ):
         """Fit on the interactions in ``X`` (``y`` is ignored).
 
@@ -335,12 +416,25 @@ class CollabRecommender(NeuralEstimator):
             A weight >= 0 per interaction (repeated pairs add up); default 1.
         eval_set : DataFrame, optional
             Held-out interactions whose users' rows give a validation loss.
+        user_features, item_features : DataFrame, optional
+            Attributes, one row per id (the ids as the index): categorical columns get
+            entity embeddings, numeric ones are standardised. A user with attributes
+            but no interactions is then scored from them (also when only
+            ``user_features`` names them), and so is an item listed in
+            ``item_features`` with no interactions (it joins the catalogue).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
+        return self._fit(
+            X,
+            y,
+            eval_set=eval_set,
+            sample_weight=sample_weight,
+            user_features=user_features,
+            item_features=item_features,
+        )
 
     # ---- recommendation ---------------------------------------------------------------
 
@@ -350,19 +444,24 @@ class CollabRecommender(NeuralEstimator):
         return min(int(k), len(self.items_))
 
     def _top_k(
-        self, rows: sparse.csr_matrix, k: int, exclude_seen: bool
+        self,
+        rows: sparse.csr_matrix,
+        attrs: tuple[torch.Tensor, ...],
+        k: int,
+        exclude_seen: bool,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The top ``k`` item codes and their scores of each row (history) of
-        ``rows``, through the engine's prediction path."""
+        ``rows`` (and users' attributes), through the engine's prediction path."""
         mix = float(self.mix)
 
-        def rank(forward: Any, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def rank(forward: Any, xb: Any) -> tuple[torch.Tensor, torch.Tensor]:
             scores = ItemAutoencoder.rank_scores(forward(xb), mix)
             if exclude_seen:
-                scores = scores.masked_fill(xb > 0, -math.inf)
+                seen = xb[0] if isinstance(xb, (tuple, list)) else xb
+                scores = scores.masked_fill(seen > 0, -math.inf)
             return torch.topk(scores, k, dim=1)
 
-        batches = InteractionRows(rows, _PREDICT_ROWS, targets=False)
+        batches = InteractionRows(rows, _PREDICT_ROWS, targets=False, extras=attrs)
         top, idx = self._predict_outputs(batches, transform=rank)
         return top.numpy(), idx.numpy()
 
@@ -381,20 +480,39 @@ class CollabRecommender(NeuralEstimator):
         )
 
     def _recommend_rows(
-        self, ids: pd.Index, rows: sparse.csr_matrix, k: int, exclude_seen: bool
+        self,
+        ids: pd.Index,
+        rows: sparse.csr_matrix,
+        attrs: tuple[torch.Tensor, ...],
+        described: np.ndarray,
+        k: int,
+        exclude_seen: bool,
     ) -> pd.DataFrame:
-        """Top-k of each history row; rows without any history get the popular items."""
+        """Top-k of each history row (with the user's attributes); a user with neither
+        a history nor attributes (``described`` False) gets the popular items."""
         top = np.full((len(ids), k), -np.inf)
         idx = np.zeros((len(ids), k), dtype=np.int64)
-        has = np.diff(rows.indptr) > 0
-        if has.any():
-            top[has], idx[has] = self._top_k(rows[has], k, exclude_seen)
-        if not has.all():
+        use = (np.diff(rows.indptr) > 0) | described
+        if use.any():
+            sel = torch.from_numpy(np.flatnonzero(use))
+            top[use], idx[use] = self._top_k(
+                rows[use], tuple(t[sel] for t in attrs), k, exclude_seen
+            )
+        if not use.all():
             counts = self.item_counts_.to_numpy()
             order = np.argsort(-counts, kind="stable")[:k]
-            top[~has] = np.log1p(counts[order])
-            idx[~has] = order
+            top[~use] = np.log1p(counts[order])
+            idx[~use] = order
         return self._frame(ids, top, idx, k)
+
+    def _described(
+        self, ids: pd.Index, frame: pd.DataFrame | None = None
+    ) -> np.ndarray:
+        """Which of ``ids`` have attributes (in ``frame``, default the fitted ones)."""
+        enc = self.user_attributes_
+        if enc is None:
+            return np.zeros(len(ids), dtype=bool)
+        return np.asarray(ids.isin((enc.frame_ if frame is None else frame).index))
 
     def recommend(
         self, users: Any, k: int = 10, exclude_seen: bool = True
@@ -407,9 +525,10 @@ class CollabRecommender(NeuralEstimator):
         Parameters
         ----------
         users : id or list-like of ids
-            A user never seen in training gets the most popular items (score
-            ``log1p`` of the item's user count); to use a new user's history, see
-            :meth:`recommend_history`.
+            A user never seen in training is scored from their attributes when the
+            fitted ``user_features`` list them, and otherwise gets the most popular
+            items (score ``log1p`` of the item's user count); to use a new user's
+            history, see :meth:`recommend_history`.
         k : int, default=10
         exclude_seen : bool, default=True
             Leave out the items the user interacted with in training.
@@ -425,16 +544,20 @@ class CollabRecommender(NeuralEstimator):
         ids = pd.Index(_as_users(users), tupleize_cols=False)
         codes = encode_ids(self.users_, ids)
         rows = self.interactions_[np.clip(codes, 0, None)]
-        if (codes < 0).any():  # an empty row: the popular items
+        if (codes < 0).any():  # an empty row: attributes or the popular items
             rows = (sparse.diags((codes >= 0).astype(np.float32)) @ rows).tocsr()
             rows.eliminate_zeros()
-        return self._recommend_rows(ids, rows, k, exclude_seen)
+        attrs = self._user_attrs(ids)
+        return self._recommend_rows(
+            ids, rows, attrs, self._described(ids), k, exclude_seen
+        )
 
     def recommend_history(
         self,
         history: Mapping[Any, Any] | pd.DataFrame,
         k: int = 10,
         exclude_seen: bool = True,
+        user_features: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` items for users described by their interactions, without refitting
         (fold-in): the trained network reads each history as it reads a training user's.
@@ -444,10 +567,14 @@ class CollabRecommender(NeuralEstimator):
         history : dict of user -> list of items, or DataFrame
             A DataFrame holds ``user_col`` and ``item_col`` (and, optionally, a
             ``weight`` column). Items never seen in training are ignored (the model has no
-            input for them); a user left with no known item gets the popular items.
+            input for them); a user left with no known item is scored from their
+            attributes if they have any, and otherwise gets the popular items.
         k : int, default=10
         exclude_seen : bool, default=True
             Leave out the items of the history.
+        user_features : DataFrame, optional
+            These users' attributes (the fitted ``user_features``' columns, the user ids
+            as the index); by default they are looked up in the fitted ones.
 
         Returns
         -------
@@ -482,7 +609,9 @@ class CollabRecommender(NeuralEstimator):
             )
         keep = (i >= 0) & (w > 0)
         rows = self._matrix(u[keep], i[keep], w[keep], len(ids))
-        return self._recommend_rows(ids, rows, k, exclude_seen)
+        attrs = self._user_attrs(ids, user_features)
+        described = self._described(ids, user_features)
+        return self._recommend_rows(ids, rows, attrs, described, k, exclude_seen)
 
     def similar_items(self, item: Hashable, k: int = 10) -> pd.DataFrame:
         """The ``k`` items whose output vectors (the nonlinear path's last layer) are

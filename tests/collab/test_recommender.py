@@ -167,3 +167,40 @@ def test_bad_weights_k_and_parameters(fitted):
         CollabRecommender().recommend(["u0"])
     with pytest.raises(TypeError, match="history must be a dict"):
         rec.recommend_history([["a1"]])
+
+
+def test_attributes_score_users_and_items_without_interactions():
+    X = clusters()
+    users = pd.DataFrame(
+        {"taste": ["ab"[u % 2] for u in range(60)] + ["b", "a"], "age": range(62)},
+        index=[f"u{u}" for u in range(60)] + ["cold_b", "cold_a"],
+    )
+    kinds = [f"{g}{i}" for g in "ab" for i in range(10)] + ["a_new", "b_new"]
+    items = pd.DataFrame({"kind": [k[0] for k in kinds]}, index=kinds)
+    rec = CollabRecommender(random_state=0, **{**FAST, "epochs": 60}).fit(
+        X, user_features=users, item_features=items
+    )
+    assert {"a_new", "b_new"} <= set(rec.items_)
+    assert rec.item_counts_["b_new"] == 0
+    # A user known by attributes alone gets the items of their taste.
+    out = rec.recommend(["cold_b", "cold_a", "nobody"], k=5)
+    assert sum(i.startswith("b") for i in out[out.user == "cold_b"].item) >= 4
+    assert sum(i.startswith("a") for i in out[out.user == "cold_a"].item) >= 4
+    popular = rec.recommend(["nobody"], k=5).item.tolist()
+    assert popular[:2] in (["a0", "b0"], ["b0", "a0"])
+    # An item known by attributes alone ranks higher for users of its kind.
+    full = rec.recommend([f"u{u}" for u in range(60)], k=22, exclude_seen=False)
+    rank = full[full.item == "b_new"].set_index("user")["rank"]
+    b_users = [f"u{u}" for u in range(1, 60, 2)]
+    a_users = [f"u{u}" for u in range(0, 60, 2)]
+    assert rank[b_users].mean() < rank[a_users].mean()
+    # Fold-in with attributes given at predict time.
+    new = pd.DataFrame({"taste": ["b"], "age": [30]}, index=["guest"])
+    folded = rec.recommend_history({"guest": []}, k=5, user_features=new)
+    assert sum(i.startswith("b") for i in folded.item) >= 4
+    loaded = pickle.loads(pickle.dumps(rec))
+    pd.testing.assert_frame_equal(loaded.recommend(["cold_b"], 5), out.iloc[:5])
+    with pytest.raises(ValueError, match=r"lists user 'u0' more than once"):
+        CollabRecommender(**FAST).fit(X, user_features=pd.concat([users, users]))
+    with pytest.raises(ValueError, match="warm_start: user_features"):
+        rec.set_params(warm_start=True).fit(X, user_features=users)
