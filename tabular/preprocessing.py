@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from deepfit.params import Interval, Satisfies, validate_params
+from deepfit.params import Boolean, Interval, Satisfies, validate_params
 
 __all__ = ["DATE_PARTS", "TabularPreprocessor", "embedding_width", "to_frame"]
 
@@ -267,6 +267,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         Integer columns (detected as continuous, not named in ``cont_features``) with 2 to
         ``int_levels`` distinct values in training are *also* encoded as a categorical
         column ``<col>_cat``, keeping their continuous value. 0 turns this off.
+    clip : bool, default=False
+        Clip each continuous column (date parts and ``elapsed`` included) to its
+        training range before standardising, so a model sees no value beyond what it
+        was trained on (a network extrapolates linearly there; trees are flat).
 
     Attributes
     ----------
@@ -314,6 +318,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         ],
         "min_frequency": [Interval(numbers.Integral, 1, None)],
         "int_levels": [Interval(numbers.Integral, 0, None)],
+        "clip": [Boolean()],
     }
 
     def __init__(
@@ -322,11 +327,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         cont_features: Sequence[Any] | None = None,
         min_frequency: int = 1,
         int_levels: int = 0,
+        clip: bool = False,
     ) -> None:
         self.cat_features = cat_features
         self.cont_features = cont_features
         self.min_frequency = min_frequency
         self.int_levels = int_levels
+        self.clip = clip
 
     # ---- fit ------------------------------------------------------------------------
 
@@ -471,8 +478,17 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.means_ = cont.mean(axis=0) if len(cont) else np.zeros(cont.shape[1])
         std = cont.std(axis=0)
         self.scales_ = np.where(std > 1e-12, std, 1.0)
+        empty = len(cont) == 0
+        self.lows_ = np.zeros(cont.shape[1]) if empty else cont.min(axis=0)
+        self.highs_ = np.zeros(cont.shape[1]) if empty else cont.max(axis=0)
         self._cache: dict[Any, Any] = {}
-        return codes, ((cont - self.means_) / self.scales_).astype(np.float32)
+        return codes, self._scale(cont)
+
+    def _scale(self, cont: np.ndarray) -> np.ndarray:
+        """Standardised (after clipping to the training range, with ``clip``)."""
+        if self.clip:
+            cont = np.clip(cont, self.lows_, self.highs_)
+        return ((cont - self.means_) / self.scales_).astype(np.float32)
 
     def _fit_categories(
         self, s: pd.Series, col: Any
@@ -649,8 +665,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             return codes, np.empty((n, 0), dtype=np.float32)
         raw, names, sources = self._raw_continuous(df)
         cont = self._finish_continuous(raw, names, sources)
-        cont = ((cont - self.means_) / self.scales_).astype(np.float32)
-        return codes, cont
+        return codes, self._scale(cont)
 
     def _arrays_small(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
         """A few rows (single-row prediction): one conversion of the frame to Python
@@ -693,7 +708,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         full = self._finish_continuous(
             cont, [str(c) for c in self.cont_features_], sources
         )
-        return codes, ((full - self.means_) / self.scales_).astype(np.float32)
+        return codes, self._scale(full)
 
     def transform(self, X: Any) -> pd.DataFrame:
         """A DataFrame of the codes (int64, one column per categorical column) and the

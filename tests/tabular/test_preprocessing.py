@@ -292,3 +292,28 @@ def test_usable_inside_a_pipeline_before_another_model():
         HistGradientBoostingClassifier(categorical_features=[0], max_iter=20),
     ).fit(df, y)
     assert pipe.score(df, y) > 0.95
+
+
+def test_clip_holds_continuous_values_and_date_parts_to_the_training_range():
+    train = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, 3.0, 4.0],
+            "when": pd.to_datetime(
+                ["2020-01-01", "2020-03-01", "2020-06-01", "2020-09-01"]
+            ),
+        }
+    )
+    later = pd.DataFrame(
+        {"x": [10.0, -5.0], "when": pd.to_datetime(["2024-12-31", "2019-01-01"])}
+    )
+    clipped = TabularPreprocessor(clip=True).fit(train)
+    free = TabularPreprocessor().fit(train)
+    lo, hi = clipped.transform(train).min(), clipped.transform(train).max()
+    out = clipped.transform(later)
+    for col in out.columns:
+        assert lo[col] <= out[col].min() and out[col].max() <= hi[col], col
+    assert out.loc[0, "x"] == pytest.approx(hi["x"])  # 10 -> 4, the training maximum
+    assert free.transform(later).loc[0, "x"] > hi["x"]  # unclipped: beyond the range
+    np.testing.assert_allclose(
+        clipped.transform(train).to_numpy(), free.transform(train).to_numpy()
+    )

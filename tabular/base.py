@@ -1,0 +1,353 @@
+"""The base of the tabular estimators: their shared parameters, DataFrame -> batches, the
+network, the prediction path and ``transform``; and their losses and metrics (weighted by
+``sample_weight``)."""
+
+from __future__ import annotations
+
+import numbers
+from functools import partial
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils import TransformerTags
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+from torch.nn import functional as F
+
+from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches
+from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
+from tabular.model import TabularModel, splitter
+from tabular.preprocessing import TabularPreprocessor, embedding_width, to_frame
+
+__all__ = [
+    "PREDICT_BATCH",
+    "TabularEstimator",
+    "accuracy",
+    "bce",
+    "cross_entropy",
+    "label_accuracy",
+    "mse",
+    "weighted_mean",
+]
+
+# Rows per forward pass at prediction time.
+PREDICT_BATCH = 8192
+
+
+def weighted_mean(loss: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def cross_entropy(
+    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+) -> torch.Tensor:
+    return weighted_mean(F.cross_entropy(pred, y, reduction="none"), w)
+
+
+def bce(
+    pred: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    if pos_weight is not None:
+        pos_weight = pos_weight.to(pred.device)
+    loss = F.binary_cross_entropy_with_logits(
+        pred, y, pos_weight=pos_weight, reduction="none"
+    )
+    return weighted_mean(loss.mean(1), w)
+
+
+def mse(
+    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+) -> torch.Tensor:
+    return weighted_mean((pred.float() - y).pow(2).mean(1), w)
+
+
+def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    return float((pred.argmax(1) == y).float().mean())
+
+
+def label_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    return float(((pred > 0).float() == y).float().mean())
+
+
+class TabularEstimator(NeuralEstimator):
+    """What the tabular estimators share (not used directly): parameters, the
+    DataFrame to batches, the network, prediction and ``transform``."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **NeuralEstimator._parameter_constraints,
+        "layers": [SequenceOf(Interval(numbers.Integral, 1, None))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "embed_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "embedding_sizes": [InstanceOf(dict, "a dict of column -> width"), None],
+        "cat_features": [InstanceOf((list, tuple), "a list of columns"), None],
+        "cont_features": [InstanceOf((list, tuple), "a list of columns"), None],
+        "min_frequency": [Interval(numbers.Integral, 1, None)],
+        "int_levels": [Interval(numbers.Integral, 0, None)],
+        "unknown_rate": [Interval(numbers.Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(numbers.Real, 0, None)],
+        "sparse_embeddings": [Options(True, False, "auto")],
+        "clip": [Boolean()],
+    }
+
+    # ---- data ---------------------------------------------------------------------------
+
+    def _input_frame(self, X: Any, fitting: bool) -> pd.DataFrame:
+        """``X`` as a DataFrame of the fitted columns: taken by name from a frame (their
+        order and extra columns do not matter), by position from an array; scikit-learn's
+        ``validate_data`` keeps ``feature_names_in_`` and ``n_features_in_`` and warns on
+        a frame after a fit on an array, or the other way round."""
+        df = to_frame(X)
+        frame = isinstance(X, pd.DataFrame)
+        if fitting:
+            self._fitted_on_frame = frame
+            validate_data(self, df if frame else X, skip_check_array=True)
+            return df
+        names = self.preprocessor_.feature_names_in_
+        if self._fitted_on_frame and frame:
+            if df.columns.equals(pd.Index(names)):
+                return df  # the fitted columns in the fitted order: nothing to check
+            missing = [c for c in names if c not in df.columns]
+            if missing:
+                raise ValueError(f"X is missing column(s) seen in fit: {missing}")
+            df = df[list(names)]
+        validate_data(self, df if frame else X, reset=False, skip_check_array=True)
+        if self._fitted_on_frame and not frame:
+            df = df.set_axis(list(names), axis=1)
+        elif not self._fitted_on_frame and frame:
+            df = df.set_axis([f"x{i}" for i in range(df.shape[1])], axis=1)
+        return df
+
+    def _fit_data(
+        self,
+        X: Any,
+        y: Any,
+        eval_set: tuple[Any, Any] | None,
+        reset: bool,
+        sample_weight: Any = None,
+        **kwargs: Any,
+    ) -> FitData:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        df = self._input_frame(X, fitting=True)
+        if len(df) == 0:
+            raise ValueError(
+                f"X has no rows (an empty frame): 0 sample(s) (shape={df.shape}) while "
+                "a minimum of 1 is required."
+            )
+        if len(df) < 2:
+            raise ValueError(
+                f"need at least 2 samples to train, got n_samples = {len(df)}"
+            )
+        y_arr = self._check_target(y, len(df), reset)
+        w = self._sample_weights(sample_weight, y_arr, len(df))
+        if reset:
+            self.preprocessor_ = TabularPreprocessor(
+                cat_features=self.cat_features,
+                cont_features=self.cont_features,
+                min_frequency=self.min_frequency,
+                int_levels=self.int_levels,
+                clip=self.clip,
+            )
+            codes, cont = self.preprocessor_.fit_transform_arrays(
+                df if self._fitted_on_frame else X
+            )
+            self._check_embedding_sizes()
+        else:
+            codes, cont = self.preprocessor_.transform_arrays(df)
+        y_t = self._encode_target(y_arr)
+        w_t = None if w is None else torch.as_tensor(w, dtype=torch.float32)
+        x = (torch.from_numpy(codes), torch.from_numpy(cont))
+        device = self._device()
+        valid = None
+        if eval_set is not None:
+            Xv, yv = eval_set
+            dfv = self._input_frame(Xv, fitting=False)
+            yv_arr = self._check_target(yv, len(dfv), reset=False)
+            cv, fv = self.preprocessor_.transform_arrays(dfv)
+            valid = TensorBatches(
+                (torch.from_numpy(cv), torch.from_numpy(fv)),
+                self._encode_target(yv_arr),
+                batch_size=PREDICT_BATCH,
+                device=device,
+            )
+            train_idx = np.arange(len(df))
+        else:
+            train_idx, valid_idx = self._validation_split(
+                len(df), stratify=self._stratify(y_arr)
+            )
+            if valid_idx is not None:
+                vi = torch.from_numpy(valid_idx)
+                valid = TensorBatches(
+                    tuple(t[vi] for t in x),
+                    y_t[vi],
+                    None if w_t is None else w_t[vi],
+                    batch_size=PREDICT_BATCH,
+                    device=device,
+                )
+        if len(train_idx) < len(df):
+            ti = torch.from_numpy(train_idx)
+            x = tuple(t[ti] for t in x)
+            y_t = y_t[ti]
+            w_t = None if w_t is None else w_t[ti]
+        n = len(y_t)
+        train = TensorBatches(
+            x,
+            y_t,
+            w_t,
+            batch_size=min(self.batch_size, n),
+            shuffle=True,
+            # A last batch of one row would break batchnorm: drop the remainder then
+            # (every epoch draws a new permutation, so no row is left out for good).
+            drop_last=n % self.batch_size == 1,
+            generator=self._generator(),
+            device=device,
+        )
+        return FitData(train, valid)
+
+    def _sample_weights(self, sample_weight: Any, y: np.ndarray, n: int) -> Any:
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (n,):
+                raise ValueError(
+                    f"sample_weight has shape {w.shape}, expected ({n},) to match X"
+                )
+            if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(
+                    "sample_weight must be finite, non-negative and not all zero"
+                )
+        cw = self._class_sample_weight(y)
+        if cw is not None:
+            w = cw if w is None else w * cw
+        return w
+
+    def _class_sample_weight(self, y: np.ndarray) -> np.ndarray | None:
+        return None
+
+    def _stratify(self, y: np.ndarray) -> np.ndarray | None:
+        return None
+
+    def _check_embedding_sizes(self) -> None:
+        sizes = self.embedding_sizes or {}
+        unknown = [c for c in sizes if c not in self.preprocessor_.cat_names_]
+        if unknown:
+            raise ValueError(
+                f"embedding_sizes names column(s) {unknown} that are not categorical; "
+                f"categorical columns: {self.preprocessor_.cat_names_}"
+            )
+        for c, v in sizes.items():
+            if not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"embedding width for {c!r} must be >= 1, got {v!r}")
+
+    # ---- model --------------------------------------------------------------------------
+
+    def _emb_szs(self) -> list[tuple[int, int]]:
+        sizes = self.embedding_sizes or {}
+        pre = self.preprocessor_
+        return [
+            (c, int(sizes.get(col, embedding_width(c))))
+            for col, c in zip(pre.cat_names_, pre.cardinalities_, strict=True)
+        ]
+
+    def _sparse_flags(self) -> list[bool]:
+        cards = self.preprocessor_.cardinalities_
+        if self.sparse_embeddings == "auto":
+            # A batch touches at most batch_size rows of a table. Past a few times that,
+            # a dense step mostly rewrites rows (and Adam moments) that had no gradient,
+            # and a row-wise sparse step is faster (benchmarks/tabular_throughput).
+            return [c > 4 * self.batch_size for c in cards]
+        return [bool(self.sparse_embeddings)] * len(cards)
+
+    def _build_module(self) -> nn.Module:
+        return TabularModel(
+            self._emb_szs(),
+            len(self.preprocessor_.cont_names_),
+            self._out_size(),
+            layers=tuple(self.layers),
+            ps=self.dropout,
+            embed_p=self.embed_dropout,
+            y_range=self._model_y_range(),
+            use_bn=True,
+            unknown_p=self.unknown_rate,
+            sparse=self._sparse_flags(),
+        )
+
+    def _model_y_range(self) -> Any:
+        return None
+
+    def _layer_groups(self, module: nn.Module) -> list[Any]:
+        return splitter(module)
+
+    def _opt_func(self, module: nn.Module) -> Any:
+        # foreach: one fused call per group for the dense tensors (about 15% faster
+        # per step than torch's per-tensor default on CPU, measured on an Adult model).
+        return partial(
+            SparseAdamW,
+            betas=(0.9, 0.99),
+            weight_decay=self.weight_decay,
+            foreach=True,
+        )
+
+    # ---- prediction -----------------------------------------------------------------------
+
+    def _outputs(self, X: Any) -> torch.Tensor:
+        """Raw network outputs for ``X``, through the engine's prediction path, in
+        chunks of 8192 rows."""
+        check_is_fitted(self)
+        df = self._input_frame(X, fitting=False)
+        codes, cont = self.preprocessor_.transform_arrays(df)
+        x = (torch.from_numpy(codes), torch.from_numpy(cont))
+        return self._predict_outputs(TensorBatches(x, batch_size=PREDICT_BATCH))
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """The learned entity embeddings of each categorical column
+        (``<col>_emb<j>``) and the standardised continuous columns, as a DataFrame indexed
+        like ``X``: features for another model (say gradient boosting)."""
+        check_is_fitted(self)
+        df = self._input_frame(X, fitting=False)
+        codes, cont = self.preprocessor_.transform_arrays(df)
+        parts, names = [], []
+        for j, (col, emb) in enumerate(
+            zip(self.preprocessor_.cat_names_, self.module_.embeds, strict=True)
+        ):
+            weight = emb.weight.detach().cpu().numpy()
+            parts.append(weight[codes[:, j]])
+            names += [f"{col}_emb{k}" for k in range(weight.shape[1])]
+        parts.append(cont)
+        names += list(self.preprocessor_.cont_names_)
+        values = np.concatenate(parts, axis=1) if parts else np.empty((len(df), 0))
+        return pd.DataFrame(values, columns=names, index=df.index)
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        """``fit(X, y, **fit_params)``, then :meth:`transform` ``(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Column names of :meth:`transform`'s output."""
+        check_is_fitted(self)
+        names = [
+            f"{col}_emb{k}"
+            for col, emb in zip(
+                self.preprocessor_.cat_names_, self.module_.embeds, strict=True
+            )
+            for k in range(emb.embedding_dim)
+        ]
+        return np.asarray(names + list(self.preprocessor_.cont_names_), dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.target_tags.multi_output = True
+        tags.non_deterministic = False
+        # transform() gives the learned embeddings: a transformer too.
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
+        return tags
