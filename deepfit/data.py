@@ -8,15 +8,41 @@ order once, and yields contiguous slices (views), so a batch costs a few tensor 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils.multiclass import type_of_target
 
-__all__ = ["TensorBatches", "to_device", "train_valid_split"]
+__all__ = ["TensorBatches", "check_class_labels", "to_device", "train_valid_split"]
 
 Tensors = torch.Tensor | Sequence[torch.Tensor]
+
+
+def check_class_labels(y: Any, regressor: str = "a regressor") -> None:
+    """Refuse labels a classifier cannot take, naming why: continuous numbers (a
+    regression target; ``regressor`` names what to use instead) and labels of mixed
+    types (``1`` beside ``"a"``, which cannot be sorted into classes)."""
+    arr = np.asarray(y, dtype=object if isinstance(y, list) else None).ravel()
+    if arr.dtype == object:
+        kinds = {
+            "number" if isinstance(v, (numbers.Number, np.number)) else type(v).__name__
+            for v in arr
+            if v is not None and not (isinstance(v, float) and np.isnan(v))
+        }
+        if len(kinds) > 1:
+            raise ValueError(
+                f"y mixes label types ({', '.join(sorted(kinds))}); give every label the "
+                "same type (say all strings)"
+            )
+    kind = type_of_target(arr, input_name="y")
+    if kind.startswith("continuous"):
+        raise ValueError(
+            f"Unknown label type: {kind} (y holds non-integer numbers; use {regressor} "
+            "for regression)"
+        )
 
 
 def to_device(obj: Any, device: torch.device, non_blocking: bool = False) -> Any:

@@ -171,6 +171,10 @@ class NeuralEstimator(BaseEstimator):
         The finder's sweep, when ``lr=None``.
     n_epochs_ : int
         Epochs actually trained (fewer after early stopping or Ctrl-C).
+    diverged_ : bool
+        The training loss became NaN or infinite: training stopped there and the weights
+        of the last finite epoch were put back (a first epoch that diverges raises
+        ``FloatingPointError`` instead).
     interrupted_ : bool
         Whether Ctrl-C ended the last fit (the model is usable; see ``Learner.fit``).
     """
@@ -381,23 +385,41 @@ class NeuralEstimator(BaseEstimator):
         return bool(self.warm_start) and hasattr(self, "module_")
 
     def _fit(self, X: Any, y: Any = None, eval_set: Any = None, **kwargs: Any):
-        """The one ``fit``: checks, data, module, learner, the recipe, the record."""
+        """The one ``fit``: checks, data, module, learner, the recipe, the record. Atomic:
+        a fit that raises (bad input found late, a diverged first epoch, an error in a
+        callback) leaves the estimator exactly as it was, weights included."""
         self._validate_params()
         reset = not self._is_warm()
-        with self._seeded():
-            data = self._fit_data(X, y, eval_set=eval_set, reset=reset, **kwargs)
-            if not isinstance(data, FitData):  # a (train, valid) pair
-                data = FitData(*data)
-            data.reset = reset
-            if reset:
-                self.module_ = self._build_module()
-            self.module_.to(self._device())
-            learner = self._make_learner()
-            history = History()
-            lr = self._recipe(learner, data, history)
+        saved = self.__dict__.copy()
+        weights = None if reset else copy.deepcopy(self.module_.state_dict())
+        try:
+            with self._seeded():
+                data = self._fit_data(X, y, eval_set=eval_set, reset=reset, **kwargs)
+                if not isinstance(data, FitData):  # a (train, valid) pair
+                    data = FitData(*data)
+                data.reset = reset
+                if reset:
+                    self.module_ = self._build_module()
+                self.module_.to(self._device())
+                learner = self._make_learner()
+                history = History()
+                lr = self._recipe(learner, data, history)
+            if learner.diverged and not history.epochs:
+                raise FloatingPointError(
+                    f"training diverged in its first epoch (the loss was {learner.train_loss}"
+                    f" at lr={lr}): nothing was learned, and the estimator is left as it "
+                    "was. Try a lower lr (or lr=None for the finder's)."
+                )
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            if weights is not None:
+                self.module_.load_state_dict(weights)
+            raise
         self.history_ = self._history_frame(history, reset)
         self.n_epochs_ = len(history.epochs)
         self.interrupted_ = learner.interrupted
+        self.diverged_ = learner.diverged
         self.lr_ = lr
         return self
 

@@ -140,6 +140,7 @@ class Learner:
         self.opt: torch.optim.Optimizer | None = None
         self.n_frozen = 0
         self.interrupted = False
+        self.diverged = False
         self.train_loss: float = math.nan
         self.valid_loss: float | None = None
         self.metrics: dict[str, float] = {}
@@ -446,20 +447,17 @@ class Learner:
         with self._sigint_deferred():
             try:
                 self._call("before_fit")
+                good = self._snapshot()
                 for epoch in range(epochs):
                     self.epoch = epoch
                     self._train_epoch(sched, epoch * n_batches, total)
+                    if not math.isfinite(self.train_loss):
+                        self._diverge(good, epoch)
+                        break
+                    good = self._snapshot()
                     if valid is not None:
                         self._validate(valid)
                     self._call("after_epoch")
-                    if not math.isfinite(self.train_loss):
-                        warnings.warn(
-                            f"training loss is {self.train_loss} at epoch {epoch + 1}; "
-                            "stopping (try a lower learning rate)",
-                            RuntimeWarning,
-                            stacklevel=2,
-                        )
-                        break
             except CancelFit:
                 pass
             except KeyboardInterrupt:
@@ -467,6 +465,23 @@ class Learner:
             finally:
                 self._call("after_fit")
         return self
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        """A copy of the weights (and buffers) as they stand."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _diverge(self, good: dict[str, torch.Tensor], epoch: int) -> None:
+        """A non-finite training loss: put back the weights of the last epoch that
+        ended finite (or of the fit's start), drop the optimizer's state, say so."""
+        self.model.load_state_dict(good)
+        self.opt = None
+        self.diverged = True
+        warnings.warn(
+            f"training loss is {self.train_loss} at epoch {epoch + 1}; stopped and put "
+            "back the weights of the last finite epoch (try a lower learning rate)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def _interrupt(self) -> None:
         self.interrupted = True

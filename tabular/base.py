@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
-from tabular.model import TabularModel, splitter
+from tabular.model import TabularModel, quantile_edges, splitter
 from tabular.preprocessing import TabularPreprocessor, embedding_width, to_frame
 
 __all__ = [
@@ -92,6 +92,8 @@ class TabularEstimator(NeuralEstimator):
         "weight_decay": [Interval(numbers.Real, 0, None)],
         "sparse_embeddings": [Options(True, False, "auto")],
         "clip": [Boolean()],
+        "cont_bins": [Interval(numbers.Integral, 0, None)],
+        "cont_dim": [Interval(numbers.Integral, 1, None)],
     }
 
     # ---- data ---------------------------------------------------------------------------
@@ -159,6 +161,9 @@ class TabularEstimator(NeuralEstimator):
                 df if self._fitted_on_frame else X
             )
             self._check_embedding_sizes()
+            self.cont_edges_ = (
+                quantile_edges(cont, self.cont_bins) if self.cont_bins else None
+            )
         else:
             codes, cont = self.preprocessor_.transform_arrays(df)
         y_t = self._encode_target(y_arr)
@@ -277,6 +282,8 @@ class TabularEstimator(NeuralEstimator):
             use_bn=True,
             unknown_p=self.unknown_rate,
             sparse=self._sparse_flags(),
+            cont_edges=self.cont_edges_,
+            cont_dim=self.cont_dim,
         )
 
     def _model_y_range(self) -> Any:

@@ -10,11 +10,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import skew
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
 
 from deepfit.callbacks import Callback
+from deepfit.data import check_class_labels
 from deepfit.params import Boolean, InstanceOf, Options
 from tabular.base import (
     TabularEstimator,
@@ -63,6 +65,12 @@ _COMMON_DOC = """
     clip : bool, default=False
         Clip continuous columns (date parts and ``elapsed`` included) to their training
         range at prediction (see :class:`TabularPreprocessor`).
+    cont_bins : int, default=0
+        Bins per continuous column (at training quantiles) of a piecewise-linear
+        encoding (:class:`tabular.model.PiecewiseLinearEmbedding`) that the network sees
+        besides the value itself; 0 turns it off.
+    cont_dim : int, default=8
+        Width of each continuous column's piecewise-linear embedding.
     epochs, lr, schedule, batch_size, validation_fraction, early_stopping, random_state,
     device, verbose, warm_start, amp, callbacks
         See :class:`deepfit.NeuralEstimator`.
@@ -130,6 +138,8 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         weight_decay: float = 0.01,
         sparse_embeddings: bool | str = "auto",
         clip: bool = False,
+        cont_bins: int = 0,
+        cont_dim: int = 8,
         class_weight: str | dict | None = None,
         *,
         epochs: int = 5,
@@ -171,6 +181,8 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         self.weight_decay = weight_decay
         self.sparse_embeddings = sparse_embeddings
         self.clip = clip
+        self.cont_bins = cont_bins
+        self.cont_dim = cont_dim
         self.class_weight = class_weight
 
     def fit(
@@ -187,6 +199,8 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
     def _check_target(self, y: Any, n: int, reset: bool) -> np.ndarray:
         columns = list(y.columns) if isinstance(y, pd.DataFrame) else None
         arr = np.asarray(y)
+        if arr.dtype == object and arr.ndim == 1:  # numbers in an object column (JSON)
+            arr = pd.Series(arr).infer_objects().to_numpy()
         if len(arr) != n:
             raise ValueError(f"y has {len(arr)} rows but X has {n}")
         if arr.ndim == 0 or arr.ndim > 2:
@@ -200,13 +214,9 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr.ravel()
             columns = None
+        check_class_labels(arr, regressor="TabularRegressor")
         kind = type_of_target(arr, input_name="y")
         if kind not in ("binary", "multiclass", "multilabel-indicator"):
-            if kind == "continuous" or kind == "continuous-multioutput":
-                raise ValueError(
-                    f"Unknown label type: {kind} (y holds non-integer numbers; use "
-                    "TabularRegressor for regression)"
-                )
             raise ValueError(f"Unknown label type: {kind}")
         if reset:
             self.multilabel_ = kind == "multilabel-indicator"
@@ -301,7 +311,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
     __doc__ = (
         """Entity-embedding network for regression on DataFrames (one or several targets).
 
-    Targets are standardised for training (after ``log1p`` with ``log_target=True``) and
+    Targets are standardised for training (after ``log1p`` where ``log_target`` says) and
     mapped back at prediction. With ``y_range`` the output goes through a scaled sigmoid
     that keeps predictions inside the range (fastai's recipe for bounded targets).
 
@@ -311,9 +321,11 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         + """    y_range : (low, high) or None, default=None
         Bounds of the predictions, in the target's own units (each may be a sequence, one
         per target). Leave some margin beyond the training range.
-    log_target : bool, default=False
+    log_target : bool or "auto", default="auto"
         Train on ``log1p(y)`` and predict ``expm1`` of the output (for positive, skewed
-        targets such as prices or sales; needs ``y > -1``).
+        targets such as prices or sales; needs ``y > -1``). ``"auto"`` does so for each
+        target that is non-negative, has skewness above 1 and is less skewed after
+        ``log1p`` (``log_target_`` says which).
 
     Attributes
     ----------
@@ -321,6 +333,8 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
     module_ : TabularModel
     y_mean_, y_scale_ : ndarray
         Standardisation of the (log) targets.
+    log_target_ : ndarray of bool
+        Per target, whether it trains on ``log1p(y)``.
     history_, lr_, lr_find_, n_epochs_
         See :class:`deepfit.NeuralEstimator`.
 
@@ -340,7 +354,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **TabularEstimator._parameter_constraints,
         "y_range": [InstanceOf((tuple, list), "a (low, high) pair"), None],
-        "log_target": [Boolean()],
+        "log_target": [Boolean(), Options("auto")],
     }
 
     def __init__(
@@ -357,8 +371,10 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         weight_decay: float = 0.01,
         sparse_embeddings: bool | str = "auto",
         clip: bool = False,
+        cont_bins: int = 0,
+        cont_dim: int = 8,
         y_range: tuple[Any, Any] | None = None,
-        log_target: bool = False,
+        log_target: bool | str = "auto",
         *,
         epochs: int = 5,
         lr: float | None = 1e-2,
@@ -399,6 +415,8 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         self.weight_decay = weight_decay
         self.sparse_embeddings = sparse_embeddings
         self.clip = clip
+        self.cont_bins = cont_bins
+        self.cont_dim = cont_dim
         self.y_range = y_range
         self.log_target = log_target
 
@@ -425,10 +443,11 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         if not np.isfinite(arr).all():
             bad = "NaN" if np.isnan(arr).any() else "infinite values"
             raise ValueError(f"y holds {bad}; drop those rows or fill them")
-        if self.log_target and (arr <= -1).any():
+        if self.log_target is True and (arr <= -1).any():
             raise ValueError("log_target=True needs y > -1 (it trains on log1p(y))")
         if reset:
             self._y_ndim = arr.ndim
+            self.log_target_ = self._choose_log(arr.reshape(n, -1))
             mat = self._forward_y(arr.reshape(n, -1))
             self.y_mean_ = mat.mean(0)
             std = mat.std(0)
@@ -438,10 +457,31 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
             raise ValueError(
                 f"y has {arr.reshape(n, -1).shape[1]} targets, expected {len(self.y_mean_)}"
             )
+        elif (arr.reshape(n, -1)[:, self.log_target_] <= -1).any():
+            raise ValueError("y must be > -1 for the targets trained on log1p(y)")
         return arr
 
+    def _choose_log(self, y: np.ndarray) -> np.ndarray:
+        """Which targets train on ``log1p``: all with ``log_target=True``; with
+        ``"auto"`` those that are non-negative and right-skewed (skewness above 1) and
+        less skewed after ``log1p``: prices, counts, sales."""
+        k = y.shape[1]
+        if self.log_target != "auto":
+            return np.full(k, bool(self.log_target))
+        out = np.zeros(k, dtype=bool)
+        for j in range(k):
+            col = y[:, j]
+            if len(col) < 3 or col.min() < 0 or col.std() == 0:
+                continue
+            before = skew(col)
+            out[j] = before > 1 and abs(skew(np.log1p(col))) < abs(before)
+        return out
+
     def _forward_y(self, y: np.ndarray) -> np.ndarray:
-        return np.log1p(y) if self.log_target else y
+        return np.where(self.log_target_, np.log1p(np.maximum(y, -1 + 1e-12)), y)
+
+    def _inverse_y(self, y: np.ndarray) -> np.ndarray:
+        return np.where(self.log_target_, np.expm1(y), y)
 
     def _check_y_range(self, k: int) -> None:
         if self.y_range is None:
@@ -457,8 +497,11 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
             ) from err
         if not (lo < hi).all():
             raise ValueError(f"y_range needs low < high, got {self.y_range!r}")
-        if self.log_target and (lo <= -1).any():
-            raise ValueError("with log_target=True, y_range's low must be > -1")
+        if (self.log_target_ & (lo <= -1)).any():
+            raise ValueError(
+                "y_range's low must be > -1 for targets trained on log1p(y) "
+                f"(log_target={self.log_target!r})"
+            )
 
     def _model_y_range(self) -> Any:
         if self.y_range is None:
@@ -484,7 +527,5 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``(n,)`` (or ``(n, n_targets)`` when fitted on several)."""
         out = self._outputs(X).numpy().astype(np.float64)
-        y = out * self.y_scale_ + self.y_mean_
-        if self.log_target:
-            y = np.expm1(y)
+        y = self._inverse_y(out * self.y_scale_ + self.y_mean_)
         return y.ravel() if self._y_ndim == 1 else y

@@ -3,15 +3,23 @@ ones, then an MLP. ``splitter`` cuts it into layer groups."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from deepfit.layers import mlp_blocks
 
-__all__ = ["SigmoidRangeVec", "TabularModel", "splitter"]
+__all__ = [
+    "PiecewiseLinearEmbedding",
+    "SigmoidRangeVec",
+    "TabularModel",
+    "quantile_edges",
+    "splitter",
+]
 
 
 class SigmoidRangeVec(nn.Module):
@@ -34,6 +42,81 @@ class SigmoidRangeVec(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(x) * self.span + self.low
+
+
+def quantile_edges(x: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """Bin edges of each column of ``x`` ``(N, F)`` at ``n_bins`` quantiles: increasing,
+    at least two per column (one bin), fewer bins where a column has few distinct values."""
+    edges = []
+    qs = np.linspace(0.0, 1.0, n_bins + 1)
+    for j in range(x.shape[1]):
+        col = x[:, j]
+        e = np.unique(np.quantile(col, qs)) if len(col) else np.zeros(1)
+        if len(e) < 2:  # a constant column: one bin around its value
+            e = np.array([e[0] - 0.5, e[0] + 0.5])
+        edges.append(e.astype(np.float32))
+    return edges
+
+
+class PiecewiseLinearEmbedding(nn.Module):
+    """Piecewise-linear encoding of continuous columns on fixed bins, then a linear map and
+    ReLU per column (Gorishniy et al. 2022, "On Embeddings for Numerical Features in
+    Tabular Deep Learning", PLE-Q with the "LR" head).
+
+    A value's encoding in bin ``t`` with edges ``[b(t-1), b(t)]`` is 0 below it, 1 above
+    it and ``(x - b(t-1)) / (b(t) - b(t-1))`` inside, so each column gets a learned
+    piecewise-linear response that is *flat* beyond the outermost edges (as a tree's is),
+    which keeps a network from extrapolating linearly into a future it never saw.
+
+    Parameters
+    ----------
+    edges : sequence of 1-D arrays
+        Increasing bin edges per column (``quantile_edges``), at least two each.
+    dim : int
+        Output width per column.
+
+    Shape:
+        - Input: ``(N, F)`` float32
+        - Output: ``(N, F * dim)``
+    """
+
+    def __init__(self, edges: Sequence[np.ndarray], dim: int) -> None:
+        super().__init__()
+        n_feat = len(edges)
+        n_bins = max((len(e) - 1 for e in edges), default=1)
+        left = torch.zeros(n_feat, n_bins)
+        width = torch.ones(n_feat, n_bins)
+        mask = torch.zeros(n_feat, n_bins)
+        for j, e in enumerate(edges):
+            e = torch.as_tensor(np.asarray(e, dtype=np.float32))
+            k = len(e) - 1
+            left[j, :k] = e[:-1]
+            width[j, :k] = (e[1:] - e[:-1]).clamp_min(1e-6)
+            mask[j, :k] = 1.0
+        self.register_buffer("left", left)
+        self.register_buffer("width", width)
+        self.register_buffer("mask", mask)
+        self.dim = dim
+        self.weight = nn.Parameter(torch.empty(n_feat, n_bins, dim))
+        self.bias = nn.Parameter(torch.empty(n_feat, dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(max(self.weight.shape[1], 1))
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The piecewise-linear encoding ``(N, F, n_bins)``."""
+        enc = ((x.unsqueeze(-1) - self.left) / self.width).clamp(0.0, 1.0)
+        return enc * self.mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.einsum("nfb,fbd->nfd", self.encode(x), self.weight) + self.bias
+        return torch.relu(out).flatten(1)
+
+    def extra_repr(self) -> str:
+        return f"features={self.weight.shape[0]}, bins={self.weight.shape[1]}, dim={self.dim}"
 
 
 class TabularModel(nn.Module):
@@ -71,6 +154,11 @@ class TabularModel(nn.Module):
         Sparse gradients for the embeddings (all, or per column). Worth it for big tables
         that a batch touches a small part of; needs an optimizer that takes sparse
         gradients, such as :class:`deepfit.optim.SparseAdamW`.
+    cont_edges : sequence of 1-D arrays or None, default=None
+        Bin edges per continuous column: each column is also fed through a
+        :class:`PiecewiseLinearEmbedding` of width ``cont_dim``, besides its batchnormed
+        value.
+    cont_dim : int, default=8
 
     Shape:
         - x_cat: ``(N, n_cat)`` int64 codes
@@ -90,6 +178,8 @@ class TabularModel(nn.Module):
         use_bn: bool = True,
         unknown_p: float = 0.0,
         sparse: bool | Sequence[bool] = False,
+        cont_edges: Sequence[np.ndarray] | None = None,
+        cont_dim: int = 8,
     ) -> None:
         super().__init__()
         sparse_flags = (
@@ -105,8 +195,17 @@ class TabularModel(nn.Module):
         self.bn_cont = nn.BatchNorm1d(n_cont) if n_cont and use_bn else nn.Identity()
         self.n_emb = sum(w for _, w in emb_szs)
         self.n_cont, self.unknown_p = n_cont, float(unknown_p)
-        self.layers = mlp_blocks(self.n_emb + n_cont, tuple(layers), ps, bn=use_bn)
-        last = layers[-1] if len(layers) else self.n_emb + n_cont
+        self.cont_embed = None
+        n_in = self.n_emb + n_cont
+        if cont_edges is not None and n_cont:
+            if len(cont_edges) != n_cont:
+                raise ValueError(
+                    f"{len(cont_edges)} sets of bin edges for {n_cont} continuous columns"
+                )
+            self.cont_embed = PiecewiseLinearEmbedding(cont_edges, cont_dim)
+            n_in += n_cont * cont_dim
+        self.layers = mlp_blocks(n_in, tuple(layers), ps, bn=use_bn)
+        last = layers[-1] if len(layers) else n_in
         head: list[nn.Module] = [nn.Linear(last, out_sz)]
         if y_range is not None:
             low, high = (
@@ -137,7 +236,9 @@ class TabularModel(nn.Module):
             parts.append(self.emb_drop(self.embed(x_cat)))
         if self.n_cont:
             parts.append(self.bn_cont(x_cont))
-        x = torch.cat(parts, dim=1)  # (N, n_emb + n_cont)
+            if self.cont_embed is not None:
+                parts.append(self.cont_embed(x_cont))
+        x = torch.cat(parts, dim=1)  # (N, n_emb + n_cont [+ n_cont * cont_dim])
         return self.head(self.layers(x))
 
     def extra_repr(self) -> str:
@@ -147,4 +248,7 @@ class TabularModel(nn.Module):
 def splitter(model: TabularModel) -> list[list[nn.Module]]:
     """Two layer groups: the inputs (embeddings, continuous batchnorm), then the MLP and
     the head, so ``lr=slice(lo, hi)`` gives the embeddings their own rate."""
-    return [[model.embeds, model.bn_cont], [model.layers, model.head]]
+    inputs = [model.embeds, model.bn_cont]
+    if model.cont_embed is not None:
+        inputs.append(model.cont_embed)
+    return [inputs, [model.layers, model.head]]

@@ -11,6 +11,7 @@ raises a clear error before any training starts.
 
 from __future__ import annotations
 
+import copy
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -432,3 +433,44 @@ def test_bad_input_raises_before_training(case: Case, k: int, monkeypatch) -> No
         pd.testing.assert_frame_equal(X, X_before)
     else:
         np.testing.assert_array_equal(X, X_before)
+
+
+def _fitted_state(est: Any) -> dict[str, Any]:
+    """The fitted attributes' identities and the weights' values."""
+    ids = {k: id(v) for k, v in vars(est).items() if k.endswith("_")}
+    weights = {k: v.clone() for k, v in est.module_.state_dict().items()}
+    return {"ids": ids, "weights": weights}
+
+
+def _assert_same_state(est: Any, before: dict[str, Any]) -> None:
+    after = _fitted_state(est)
+    assert after["ids"] == before["ids"]
+    assert after["weights"].keys() == before["weights"].keys()
+    for k, v in before["weights"].items():
+        torch.testing.assert_close(after["weights"][k], v, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm_start"])
+def test_failed_refit_leaves_the_model_as_it_was(fitted, warm, monkeypatch) -> None:
+    case, fitted_est, X, y = fitted
+    est = copy.deepcopy(fitted_est)
+    if warm:
+        est.set_params(warm_start=True)
+    expected = case.output(est, X)
+    before = _fitted_state(est)
+    for make_bad, match in case.bad:  # refused before training
+        bad_X, bad_y = make_bad(X, y)
+        with pytest.raises((ValueError, TypeError, KeyError), match=match):
+            est.fit(bad_X) if bad_y is None else est.fit(bad_X, bad_y)
+        _assert_same_state(est, before)
+    train_epoch = deepfit.learner.Learner._train_epoch
+
+    def fault(self, *args, **kwargs):  # an error in the middle of training
+        train_epoch(self, *args, **kwargs)
+        raise RuntimeError("fault injected after an epoch")
+
+    monkeypatch.setattr(deepfit.learner.Learner, "_train_epoch", fault)
+    with pytest.raises(RuntimeError, match="fault injected"):
+        est.fit(X) if y is None else est.fit(X, y)
+    _assert_same_state(est, before)
+    np.testing.assert_array_equal(case.output(est, X), expected)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepfit.data import check_class_labels
+
 __all__ = [
     "LMBatches",
     "SortishBatches",
@@ -96,6 +98,7 @@ def class_codes(
             f"y has missing values at rows {np.flatnonzero(pd.isna(arr))[:10].tolist()}"
         )
     if classes is None:
+        check_class_labels(arr)
         classes = np.unique(arr)
         if len(classes) < 2:
             raise ValueError(f"y has a single class {classes[0]!r}; need at least 2")

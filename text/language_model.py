@@ -364,6 +364,11 @@ device, verbose, warm_start, amp, callbacks
         if reset:
             self.level_, self.backwards_ = self.level, bool(self.backwards)
         tokens = self._tokenizer(self.level_)(texts)
+        if not any(len(t) > 1 for t in tokens):  # each text begins with xxbos
+            raise ValueError(
+                f"every one of the {len(texts)} texts in X is empty (no tokens): "
+                "nothing to learn from"
+            )
         if reset:
             self.vocab_ = Vocab(self.min_freq, self.max_vocab).fit(tokens)
         docs = self._docs(tokens)

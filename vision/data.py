@@ -158,11 +158,14 @@ def check_readable(paths: Sequence[str]) -> None:
 def _array_to_tensor(X: Any) -> torch.Tensor:
     """``(N, H, W[, C])`` images (C in 1..4; uint8 0-255, other integers in 0-255, or
     float in [0, 1]) as an ``(N, 3, H, W)`` tensor: uint8, or float32 for float input."""
-    t = (
-        X.detach().cpu()
-        if isinstance(X, torch.Tensor)
-        else torch.from_numpy(np.asarray(X))
-    )
+    if isinstance(X, torch.Tensor):
+        t = X.detach().cpu()
+    else:
+        a = np.asarray(X)
+        if a.dtype.kind in "ui" and a.dtype != np.uint8:  # torch lacks ops on uint16/32
+            a = a.astype(np.int64)
+        # a copy where the strides are negative or odd (a flipped view, say)
+        t = torch.from_numpy(np.ascontiguousarray(a))
     if t.dim() == 3:
         t = t.unsqueeze(-1)
     if t.dim() != 4 or t.shape[-1] not in (1, 2, 3, 4):
@@ -192,9 +195,10 @@ def _array_to_tensor(X: Any) -> torch.Tensor:
     elif t.dtype != torch.uint8:
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi > 255:
+            dtype = t.dtype if isinstance(X, torch.Tensor) else np.asarray(X).dtype
             raise ValueError(
                 f"integer images must lie in 0-255, got values in [{lo}, {hi}] "
-                f"({t.dtype}); scale them to uint8 or to floats in [0, 1]"
+                f"({dtype}); scale them to uint8 or to floats in [0, 1]"
             )
         t = t.to(torch.uint8)
     c = t.shape[-1]

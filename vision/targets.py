@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepfit.data import check_class_labels
+
 __all__ = ["accuracy", "encode_targets", "fbeta"]
 
 
@@ -53,6 +55,7 @@ def encode_targets(
         )
     elif kind == "lists":
         lists = [list(v) for v in y]
+        check_class_labels([lab for v in lists for lab in v])
         classes = np.asarray(sorted({lab for v in lists for lab in v}, key=str))
     else:
         arr = np.asarray(y)
@@ -63,6 +66,7 @@ def encode_targets(
             )
         if pd.isna(pd.Series(arr, dtype=object)).any():
             raise ValueError("y holds missing labels (NaN/None)")
+        check_class_labels(arr)
         classes = np.unique(arr)
     if fitted is None:
         if kind == "single" and len(classes) < 2:

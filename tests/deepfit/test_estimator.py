@@ -219,3 +219,34 @@ def test_demo_command_runs_the_engine_step():
     )
     assert res.returncode == 0, res.stderr
     assert "train_loss" in res.stdout and "valid_loss" in res.stdout
+
+
+def test_divergence_is_rolled_back_and_reported(monkeypatch):
+    from deepfit.callbacks import Callback
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+
+    class Poison(Callback):
+        def __init__(self, epoch):
+            self.at = epoch
+
+        def after_batch(self, learn):
+            if learn.epoch == self.at:
+                with torch.no_grad():
+                    next(learn.model.parameters()).fill_(float("nan"))
+
+    with pytest.warns(RuntimeWarning, match="last finite epoch"):
+        est = ToyRegressor(epochs=4, random_state=0, callbacks=[Poison(2)]).fit(X, y)
+    assert est.diverged_ and est.n_epochs_ == 2
+    assert np.isfinite(est.predict(X)).all()
+    good = ToyRegressor(epochs=4, random_state=0).fit(X, y)
+    assert not good.diverged_
+    with (
+        pytest.raises(FloatingPointError, match="first epoch"),
+        pytest.warns(RuntimeWarning),
+    ):
+        good.set_params(callbacks=[Poison(0)]).fit(X, y)
+    assert good.callbacks is not None and np.isfinite(good.predict(X)).all()
+    assert not good.diverged_  # the failed fit left the previous model as it was

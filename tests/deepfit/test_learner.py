@@ -580,3 +580,38 @@ def test_adversarial_training_unknown_module_is_named():
             1e-3,
             callbacks=[AdversarialTraining("nope")],
         )
+
+
+class NanAfter(Callback):
+    """Poisons a weight with NaN during epoch ``epoch`` (0-based)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.at = epoch
+
+    def after_batch(self, learn: Learner) -> None:
+        if learn.epoch == self.at and learn.iter == 0:
+            with torch.no_grad():
+                next(learn.model.parameters()).fill_(float("nan"))
+
+
+def test_divergence_puts_back_the_last_finite_epoch():
+    x, y = linear_data()
+    learn = Learner(nn.Linear(4, 1), nn.functional.mse_loss)
+    snap = {}
+
+    class Keep(Callback):
+        def after_epoch(self, learn):
+            snap[learn.epoch] = {
+                k: v.clone() for k, v in learn.model.state_dict().items()
+            }
+
+    batches = TensorBatches(x, y, batch_size=32)
+    history = History()
+    with pytest.warns(RuntimeWarning, match="put back the weights of the last finite"):
+        learn.fit(batches, 5, 0.05, callbacks=[NanAfter(2), Keep(), history])
+    assert learn.diverged and len(history.epochs) == 2
+    for k, v in learn.model.state_dict().items():
+        assert torch.isfinite(v).all()
+        torch.testing.assert_close(v, snap[1][k])
+    learn.fit(batches, 1, 0.01)  # the learner trains on afterwards
+    assert torch.isfinite(learn.model.weight).all()

@@ -232,6 +232,21 @@ def test_regressor_multi_target_y_range_and_log_target():
         TabularRegressor(**FAST, log_target=True).fit(X, -prices)
 
 
+def test_log_target_auto_logs_skewed_positive_targets_only():
+    rng = np.random.default_rng(0)
+    X, _ = make_data(800)
+    base = X["x"].to_numpy() + (X["colour"] == "red")
+    prices = np.exp(2 + base + 0.05 * rng.normal(size=800))  # skewness above 1
+    Y = np.column_stack([prices, base, -prices])
+    reg = TabularRegressor(**FAST).fit(X, Y)
+    assert reg.log_target_.tolist() == [True, False, False]
+    assert np.corrcoef(np.log(reg.predict(X)[:, 0]), np.log(prices))[0, 1] > 0.95
+    assert TabularRegressor(**FAST, log_target=False).fit(X, prices).log_target_ == [
+        False
+    ]
+    assert TabularRegressor(**FAST).fit(X, base + 10).log_target_.tolist() == [False]
+
+
 def test_transform_returns_named_embeddings_and_scaled_columns(fitted):
     clf, X, _ = fitted
     emb = clf.transform(X)
