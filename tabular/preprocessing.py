@@ -590,6 +590,26 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             self._cache[key] = table
         return table
 
+    def _by_equality(
+        self, pos: np.ndarray, values: Any, col: Any, offset: int
+    ) -> np.ndarray:
+        """``pos`` (positions in the known values, -1 when not found by pandas) with the
+        values not found looked up by Python equality, as the few-rows path does, so
+        both paths code a value alike (``1`` and ``1.0`` find ``True``; pandas' index
+        keeps bools and numbers apart)."""
+        missing = np.flatnonzero(pos < 0)
+        if not len(missing):
+            return pos
+        table = self._lookup(col)
+        values = np.asarray(values, dtype=object)
+        pos = pos.copy()
+        for i in missing:
+            try:
+                pos[i] = table.get(values[i], 0) - offset
+            except TypeError:  # unhashable: unknown
+                pass
+        return np.where(pos >= 0, pos, -1)
+
     def _codes(self, s: pd.Series, col: Any) -> np.ndarray:
         """Codes of one categorical column (int64)."""
         known = self.categories_[col]
@@ -612,6 +632,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             # Map the (few) categories by value, then gather: never trust the codes of
             # another frame's categories.
             pos = known.get_indexer(s.cat.categories)
+            pos = self._by_equality(pos, s.cat.categories, col, offset)
             lut = np.where(pos >= 0, pos + offset, 0).astype(np.int64)
             raw = s.cat.codes.to_numpy()
             return np.where(raw >= 0, lut[raw], na_code)
@@ -638,6 +659,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 f"categorical column {col!r} holds values that cannot be hashed ({err})"
             ) from err
         pos = known.get_indexer(pd.Index(uniques)) if len(uniques) else np.empty(0, int)
+        pos = self._by_equality(pos, uniques, col, offset)
         lut = np.where(pos >= 0, pos + offset, 0).astype(np.int64)
         return (
             np.where(codes >= 0, lut[codes], na_code)
@@ -660,7 +682,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 return fast
         codes = np.empty((n, len(self.cat_names_)), dtype=np.int64)
         for j, (name, col) in enumerate(self.cat_sources_.items()):
-            codes[:, j] = self._codes(df[col], name)
+            s = df[col]
+            if name != col:  # <col>_cat of an integer column: by its numeric value
+                s = pd.Series(_to_float(s, col), index=s.index)
+            codes[:, j] = self._codes(s, name)
         if not self.cont_names_:
             return codes, np.empty((n, 0), dtype=np.float32)
         raw, names, sources = self._raw_continuous(df)
@@ -691,10 +716,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             if np.isinf(cont).any():
                 return None
         codes = np.empty((n, len(self.cat_names_)), dtype=np.int64)
+        cont_at = {c: k for k, c in enumerate(self.cont_features_)}
         for j, (name, col) in enumerate(self.cat_sources_.items()):
             table = self._lookup(name)
             na_code = 1 if self.has_na_[name] else 0
-            for i, v in enumerate(values[:, pos[col]]):
+            # <col>_cat of an integer column: by the numeric value, as in the general path
+            column = cont[:, cont_at[col]] if name != col else values[:, pos[col]]
+            for i, v in enumerate(column):
                 if v is None or v is pd.NA or v is pd.NaT or v != v:
                     codes[i, j] = na_code
                 else:

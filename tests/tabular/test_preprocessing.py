@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 from tabular import TabularPreprocessor, embedding_width
@@ -317,3 +319,48 @@ def test_clip_holds_continuous_values_and_date_parts_to_the_training_range():
     np.testing.assert_allclose(
         clipped.transform(train).to_numpy(), free.transform(train).to_numpy()
     )
+
+
+_VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.0, 1.0, 2.5, float("nan")]),
+    st.sampled_from(["a", "b", "1", "True"]),
+    st.none(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    train=st.lists(_VALUES, min_size=2, max_size=12),
+    test=st.lists(_VALUES, min_size=1, max_size=8),
+    as_bool=st.booleans(),
+    infer=st.booleans(),
+)
+def test_few_rows_and_many_rows_code_every_value_alike(train, test, as_bool, infer):
+    """The dictionary path (<= 32 rows) and the pandas path code each value the same,
+    whatever types fit and predict hold (0/1 for a bool column, say)."""
+    if as_bool:
+        train = [bool(v) if v is not None and v == v else v for v in train]
+    assume(any(v is not None and v == v for v in train))  # not all missing
+    fit_col = pd.Series(train, dtype=object if not as_bool else None)
+    pre = TabularPreprocessor(cat_features=["c"]).fit(pd.DataFrame({"c": fit_col}))
+    frame = pd.DataFrame({"c": pd.Series(test, dtype=None if infer else object)})
+    few = np.concatenate(
+        [pre.transform_arrays(frame.iloc[[i]])[0] for i in range(len(frame))]
+    )
+    many = pre.transform_arrays(pd.concat([frame] * 40, ignore_index=True))[0]
+    np.testing.assert_array_equal(np.tile(few, (40, 1)), many)
+
+
+def test_integer_columns_given_as_digit_strings_code_alike():
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"age": rng.integers(18, 60, 500), "n": rng.normal(size=500)})
+    pre = TabularPreprocessor(int_levels=100).fit(train)
+    as_text = train.astype({"age": str})
+    for rows in (slice(0, 5), slice(None)):  # the few-rows and the general path
+        codes, cont = pre.transform_arrays(train.iloc[rows])
+        codes_s, cont_s = pre.transform_arrays(as_text.iloc[rows])
+        np.testing.assert_array_equal(codes_s, codes)
+        np.testing.assert_allclose(cont_s, cont)
+    assert (codes > 0).all()
