@@ -416,6 +416,9 @@ class NeuralEstimator(BaseEstimator):
             if weights is not None:
                 self.module_.load_state_dict(weights)
             raise
+        # Left in eval mode: prediction then never switches modes, which threads
+        # predicting at once would see half-way (dropout on in another's forward).
+        self.module_.eval()
         self.history_ = self._history_frame(history, reset)
         self.n_epochs_ = len(history.epochs)
         self.interrupted_ = learner.interrupted

@@ -5,6 +5,7 @@ Bayes' rule. Only ``nn.Module``s and splitters live here."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
@@ -297,7 +298,18 @@ class LMModel(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = LinearDecoder(encoder.encoder, output_p)
-        self.hidden: Hidden | None = None
+        # The carried state is per thread: predictions from several threads at once
+        # each carry their own stream (one shared state mixed them up).
+        self._carried = threading.local()
+
+    @property
+    def hidden(self) -> Hidden | None:
+        """The hidden state carried to the next call (this thread's)."""
+        return getattr(self._carried, "hidden", None)
+
+    @hidden.setter
+    def hidden(self, value: Hidden | None) -> None:
+        self._carried.hidden = value
 
     def reset(self) -> None:
         self.hidden = None
@@ -311,10 +323,17 @@ class LMModel(nn.Module):
         return LMOutput(self.decoder(out[-1]), raw[-1], out[-1])
 
     def __getstate__(self):
-        # The carried state is transient: never pickle it.
+        # The carried state is transient: never pickle (or deep-copy) it.
         state = dict(self.__dict__)
-        state["hidden"] = None
+        state.pop("_carried", None)
+        state.pop("hidden", None)  # files written before the state was per thread
         return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state.pop("hidden", None)
+        super().__setstate__(state)
+        self._carried = threading.local()
 
 
 def masked_concat_pool(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

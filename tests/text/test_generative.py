@@ -319,3 +319,22 @@ def test_demo_text_step_runs():
     assert res.returncode == 0, res.stderr
     assert "GenerativeTextClassifier" in res.stdout
     assert "valid accuracy" in res.stdout
+
+
+@pytest.mark.parametrize("name", ["LanguageModel", "GenerativeTextClassifier"])
+def test_predictions_from_threads_equal_sequential_ones(name):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_estimator_contract import CASES
+
+    case = next(c for c in CASES if c.name == name)
+    X, y = case.data()
+    est = case.make(0)
+    est.fit(X) if y is None else est.fit(X, y)
+    parts = [X.iloc[i::4] for i in range(4)]
+    expected = [case.output(est, p) for p in parts]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda p: case.output(est, p), parts))
+            for g, e in zip(got, expected, strict=True):
+                np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
