@@ -44,8 +44,9 @@ _COMMON_DOC = """
         Force columns to be categorical or continuous (names for a DataFrame, indices for
         an array; an array is all continuous otherwise). Integer columns are continuous
         unless named in ``cat_features``.
-    min_frequency : int, default=1
-        Categories seen fewer times in training are treated as unknown.
+    min_frequency : int, default=5
+        Categories seen fewer times in training are treated as unknown (a surname or
+        ticket seen once or twice is memorised rather than learned from).
     int_levels : int, default=200
         Integer columns with 2 to ``int_levels`` distinct values in training are *also*
         embedded as categoricals (``<col>_cat``), keeping their continuous value, so the
@@ -62,17 +63,24 @@ _COMMON_DOC = """
         catches a returning row up on the steps it missed) for embedding tables;
         ``"auto"`` uses them for tables with more than ``4 * batch_size`` rows, where
         they are faster.
-    clip : bool, default=False
+    clip : bool, default=True
         Clip continuous columns (date parts and ``elapsed`` included) to their training
-        range at prediction (see :class:`TabularPreprocessor`).
-    cont_bins : int, default=0
+        range at prediction (see :class:`TabularPreprocessor`), so the network does not
+        extrapolate into a future (or a size) it never saw.
+    cont_bins : int, default=16
         Bins per continuous column (at training quantiles) of a piecewise-linear
         encoding (:class:`tabular.model.PiecewiseLinearEmbedding`) that the network sees
         besides the value itself; 0 turns it off.
     cont_dim : int, default=8
         Width of each continuous column's piecewise-linear embedding.
-    epochs, lr, schedule, batch_size, validation_fraction, early_stopping, random_state,
-    device, verbose, warm_start, amp, callbacks
+    epochs : int, default=50
+        The most epochs of the one-cycle schedule; early stopping usually ends sooner.
+    early_stopping : bool or int, default=10
+        Hold out ``validation_fraction`` (0.1) of the rows, stop when their loss has not
+        improved for 10 epochs and keep the best epoch's weights. ``False`` trains all
+        ``epochs`` on every row (the defaults before 0.2 were ``epochs=5`` without it).
+    lr, schedule, batch_size, validation_fraction, random_state, device, verbose,
+    warm_start, amp, callbacks
         See :class:`deepfit.NeuralEstimator`.
 """
 
@@ -132,22 +140,22 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         embedding_sizes: dict[Any, int] | None = None,
         cat_features: list[Any] | None = None,
         cont_features: list[Any] | None = None,
-        min_frequency: int = 1,
+        min_frequency: int = 5,
         int_levels: int = 200,
         unknown_rate: float = 0.01,
         weight_decay: float = 0.01,
         sparse_embeddings: bool | str = "auto",
-        clip: bool = False,
-        cont_bins: int = 0,
+        clip: bool = True,
+        cont_bins: int = 16,
         cont_dim: int = 8,
         class_weight: str | dict | None = None,
         *,
-        epochs: int = 5,
+        epochs: int = 50,
         lr: float | None = 1e-2,
         schedule: str = "one_cycle",
         batch_size: int = 256,
         validation_fraction: float | None = None,
-        early_stopping: bool | int = False,
+        early_stopping: bool | int = 10,
         random_state: int | None = None,
         device: str = "auto",
         verbose: int = 1,
@@ -365,23 +373,23 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         embedding_sizes: dict[Any, int] | None = None,
         cat_features: list[Any] | None = None,
         cont_features: list[Any] | None = None,
-        min_frequency: int = 1,
+        min_frequency: int = 5,
         int_levels: int = 200,
         unknown_rate: float = 0.01,
         weight_decay: float = 0.01,
         sparse_embeddings: bool | str = "auto",
-        clip: bool = False,
-        cont_bins: int = 0,
+        clip: bool = True,
+        cont_bins: int = 16,
         cont_dim: int = 8,
         y_range: tuple[Any, Any] | None = None,
         log_target: bool | str = "auto",
         *,
-        epochs: int = 5,
+        epochs: int = 50,
         lr: float | None = 1e-2,
         schedule: str = "one_cycle",
         batch_size: int = 256,
         validation_fraction: float | None = None,
-        early_stopping: bool | int = False,
+        early_stopping: bool | int = 10,
         random_state: int | None = None,
         device: str = "auto",
         verbose: int = 1,

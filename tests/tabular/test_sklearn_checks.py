@@ -5,7 +5,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from tabular import TabularClassifier, TabularRegressor
 
 # Enough steps on the checks' 100-200 row data sets to pass their accuracy bars.
-SMALL = dict(epochs=10, lr=1e-2, batch_size=16, layers=(16,), verbose=0, random_state=0)
+SMALL = dict(
+    epochs=10,
+    lr=1e-2,
+    batch_size=16,
+    layers=(16,),
+    verbose=0,
+    random_state=0,
+    early_stopping=False,
+)
 
 # Checks that cannot apply, with the reason.
 WEIGHTS = (
