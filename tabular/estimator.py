@@ -78,7 +78,7 @@ _COMMON_DOC = """
     early_stopping : bool or int, default=10
         Hold out ``validation_fraction`` (0.1) of the rows, stop when their loss has not
         improved for 10 epochs and keep the best epoch's weights. ``False`` trains all
-        ``epochs`` on every row (the defaults before 0.2 were ``epochs=5`` without it).
+        ``epochs`` on every row (the earlier defaults: ``epochs=5`` without it).
     lr, schedule, batch_size, validation_fraction, random_state, device, verbose,
     warm_start, amp, callbacks
         See :class:`deepfit.NeuralEstimator`.
