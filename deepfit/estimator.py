@@ -471,12 +471,19 @@ class NeuralEstimator(BaseEstimator):
         ``transform`` is :meth:`Learner.predict`'s."""
         check_is_fitted(self)
         device = self._device()
-        module = self.module_ if module is None else module
+        module = self._on_device(self.module_ if module is None else module)
+        learner = Learner(module, None, device=device, amp=self.amp)
+        return learner.predict(batches, transform)
+
+    def _on_device(self, module: nn.Module) -> nn.Module:
+        """``module`` on the estimator's device, moved only when it is elsewhere: a
+        no-op ``.to()`` still rebuilds an LSTM's flat weights, which races with other
+        threads predicting at the same time."""
+        device = self._device()
         first = next(module.parameters(), None)
         if first is not None and first.device != device:
             module.to(device)
-        learner = Learner(module, None, device=device, amp=self.amp)
-        return learner.predict(batches, transform)
+        return module
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")

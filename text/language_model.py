@@ -425,7 +425,7 @@ device, verbose, warm_start, amp, callbacks
         texts ``X`` read as one stream."""
         check_is_fitted(self)
         docs = self._encode(as_texts(X, self.text_col))
-        self.module_.to(self._device())
+        self._on_device(self.module_)
         return self._make_learner().validate(self._stream(docs, self.batch_size))
 
     def perplexity(self, X: Any) -> float:
@@ -463,7 +463,7 @@ device, verbose, warm_start, amp, callbacks
         tokens = self._tokenizer(self.level_)([prompt])
         ids = self._docs(tokens)[0].tolist()
         module, device = self.module_, self._device()
-        module.to(device).eval()
+        self._on_device(module).eval()
         module.reset()
         banned = [self.vocab_.stoi_[UNK], self.vocab_.stoi_[PAD]]
         out: list[int] = []
