@@ -601,11 +601,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if not len(missing):
             return pos
         table = self._lookup(col)
-        values = np.asarray(values, dtype=object)
         pos = pos.copy()
-        for i in missing:
+        # Only the values not found (unseen ones, mostly) go through Python.
+        for i, value in zip(missing, pd.Index(values).take(missing), strict=True):
             try:
-                pos[i] = table.get(values[i], 0) - offset
+                pos[i] = table.get(value, 0) - offset
             except TypeError:  # unhashable: unknown
                 pass
         return np.where(pos >= 0, pos, -1)
