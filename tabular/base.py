@@ -19,7 +19,12 @@ from torch.nn import functional as F
 from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
 from tabular.model import TabularModel, quantile_edges, splitter
-from tabular.preprocessing import TabularPreprocessor, embedding_width, to_frame
+from tabular.preprocessing import (
+    TabularPreprocessor,
+    embedding_width,
+    to_frame,
+    unique_names,
+)
 
 __all__ = [
     "PREDICT_BATCH",
@@ -320,17 +325,15 @@ class TabularEstimator(NeuralEstimator):
         check_is_fitted(self)
         df = self._input_frame(X, fitting=False)
         codes, cont = self.preprocessor_.transform_arrays(df)
-        parts, names = [], []
-        for j, (col, emb) in enumerate(
-            zip(self.preprocessor_.cat_names_, self.module_.embeds, strict=True)
-        ):
-            weight = emb.weight.detach().cpu().numpy()
-            parts.append(weight[codes[:, j]])
-            names += [f"{col}_emb{k}" for k in range(weight.shape[1])]
+        parts = [
+            emb.weight.detach().cpu().numpy()[codes[:, j]]
+            for j, emb in enumerate(self.module_.embeds)
+        ]
         parts.append(cont)
-        names += list(self.preprocessor_.cont_names_)
-        values = np.concatenate(parts, axis=1) if parts else np.empty((len(df), 0))
-        return pd.DataFrame(values, columns=names, index=df.index)
+        values = np.concatenate(parts, axis=1)
+        return pd.DataFrame(
+            values, columns=self.get_feature_names_out(), index=df.index
+        )
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
         """``fit(X, y, **fit_params)``, then :meth:`transform` ``(X)``."""
@@ -339,14 +342,16 @@ class TabularEstimator(NeuralEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Column names of :meth:`transform`'s output."""
         check_is_fitted(self)
-        names = [
+        pre = self.preprocessor_
+        # The continuous columns keep their names; an embedding column that would read
+        # like one (a column "city_emb0" beside "city") gets a suffix.
+        emb = [
             f"{col}_emb{k}"
-            for col, emb in zip(
-                self.preprocessor_.cat_names_, self.module_.embeds, strict=True
-            )
-            for k in range(emb.embedding_dim)
+            for col, e in zip(pre.cat_output_names_, self.module_.embeds, strict=True)
+            for k in range(e.embedding_dim)
         ]
-        return np.asarray(names + list(self.preprocessor_.cont_names_), dtype=object)
+        emb = unique_names(emb, set(pre.cont_names_))
+        return np.asarray(emb + list(pre.cont_names_), dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

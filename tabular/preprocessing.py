@@ -20,7 +20,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepfit.params import Boolean, Interval, Satisfies, validate_params
 
-__all__ = ["DATE_PARTS", "TabularPreprocessor", "embedding_width", "to_frame"]
+__all__ = [
+    "DATE_PARTS",
+    "TabularPreprocessor",
+    "embedding_width",
+    "to_frame",
+    "unique_names",
+]
 
 #: The parts a datetime column expands into (``<col>_<part>``), all continuous.
 DATE_PARTS = (
@@ -231,6 +237,19 @@ def _arrow(s: pd.Series) -> pa.ChunkedArray | pa.Array:
     return pa.array(s.array) if not hasattr(s.array, "_pa_array") else s.array._pa_array
 
 
+def unique_names(names: Sequence[str], taken: set[str]) -> list[str]:
+    """``names`` made unique against ``taken`` (and each other) by a ``_1``, ``_2`` ...
+    suffix; ``taken`` gains the names given out."""
+    out = []
+    for name in names:
+        new, k = name, 1
+        while new in taken:
+            new, k = f"{name}_{k}", k + 1
+        taken.add(new)
+        out.append(new)
+    return out
+
+
 def _names_ok(names: Any) -> bool:
     return isinstance(names, (str, numbers.Integral, list, tuple, np.ndarray, pd.Index))
 
@@ -288,8 +307,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         Whether the column had missing values in training (they then have code 1).
     cardinalities_ : list of int
         Codes per categorical column, the unknown (and missing) codes included.
+    cat_output_names_ : list of str
+        Names of :meth:`transform`'s code columns (``cat_names_`` as unique strings).
     cont_names_ : list of str
-        Names of the continuous output columns (date parts and ``_na`` indicators included).
+        Names of the continuous output columns (date parts and ``_na`` indicators
+        included). Derived names never take an input column's name: they get a ``_1``
+        suffix when one is taken (a datetime column ``when`` beside a column
+        ``when_year``).
     medians_ : dict of str -> float
         Fill value of each raw continuous output column.
     means_, scales_ : ndarray
@@ -432,6 +456,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     col not in conts
                     and _is_integer(s.dtype)
                     and f"{col}_cat" not in df.columns
+                    and f"{col}_cat" not in {f"{c}_cat" for c in self.int_cat_features_}
                     and 2 <= s.nunique() <= self.int_levels
                 ):
                     self.int_cat_features_.append(col)
@@ -456,11 +481,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             ) or not pd.api.types.is_datetime64_any_dtype(s.dtype):
                 s = pd.to_datetime(s)
             self.date_tz_[col] = getattr(s.dt, "tz", None)
-        raw, names, sources = self._raw_continuous(df)
-        self.medians_, self.na_sources_ = {}, []
+        raw, sources = self._raw_continuous(df)
+        medians, self.na_sources_ = np.empty(raw.shape[1]), []
         for src, (lo, hi) in sources.items():
-            block = raw[:, lo:hi]
-            miss = np.isnan(block)
+            miss = np.isnan(raw[:, lo:hi])
             if miss.all():
                 raise ValueError(
                     f"column {src!r} is missing in every row; drop it (nothing can be "
@@ -468,13 +492,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 )
             for j in range(lo, hi):
                 col = raw[:, j]
-                self.medians_[names[j]] = (
-                    float(np.nanmedian(col)) if miss.any() else float(np.median(col))
-                )
+                medians[j] = np.nanmedian(col) if miss.any() else np.median(col)
             if miss.any():
                 self.na_sources_.append(src)
-        self.cont_names_ = names + [f"{s}_na" for s in self.na_sources_]
-        cont = self._finish_continuous(raw, names, sources)
+        self.cat_output_names_, raw_names, na_names = self._output_names()
+        self.cont_names_ = raw_names + na_names
+        self.medians_ = dict(zip(raw_names, medians.tolist(), strict=True))
+        cont = self._finish_continuous(raw, sources)
         self.means_ = cont.mean(axis=0) if len(cont) else np.zeros(cont.shape[1])
         std = cont.std(axis=0)
         self.scales_ = np.where(std > 1e-12, std, 1.0)
@@ -483,6 +507,26 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.highs_ = np.zeros(cont.shape[1]) if empty else cont.max(axis=0)
         self._cache: dict[Any, Any] = {}
         return codes, self._scale(cont)
+
+    def _output_names(self) -> tuple[list[str], list[str], list[str]]:
+        """Unique output names: the code columns, the raw continuous columns and the
+        ``_na`` indicators. Input columns keep their names (a second one reading the
+        same, ``"0"`` after ``0``, gets a suffix); derived names (``<col>_cat``, date
+        parts, ``<col>_na``) never take an input column's name, so no fitted value is
+        keyed twice and :meth:`transform` has no duplicate columns."""
+        reals = [str(c) for c in (*self.cat_features_, *self.cont_features_)]
+        taken, seen, named = set(reals), set(), []
+        for name in reals:
+            named.append(name if name not in seen else unique_names([name], taken)[0])
+            seen.add(name)
+        n_cat = len(self.cat_features_)
+        cat = named[:n_cat] + unique_names(
+            [f"{c}_cat" for c in self.int_cat_features_], taken
+        )
+        dates = [f"{c}_{p}" for c in self.date_features_ for p in DATE_PARTS]
+        raw = named[n_cat:] + unique_names(dates, taken)
+        na = unique_names([f"{s}_na" for s in self.na_sources_], taken)
+        return cat, raw, na
 
     def _scale(self, cont: np.ndarray) -> np.ndarray:
         """Standardised (after clipping to the training range, with ``clip``)."""
@@ -528,36 +572,38 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def _raw_continuous(
         self, df: pd.DataFrame
-    ) -> tuple[np.ndarray, list[str], dict[Any, tuple[int, int]]]:
+    ) -> tuple[np.ndarray, dict[Any, tuple[int, int]]]:
         """Continuous and date-part columns before filling, with each source column's
         slice of them."""
-        blocks, names, sources, at = [], [], {}, 0
+        blocks, sources, at = [], {}, 0
         for col in self.cont_features_:
             blocks.append(_to_float(df[col], col)[:, None])
-            names.append(str(col))
             sources[col] = (at, at + 1)
             at += 1
         for col in self.date_features_:
             blocks.append(_date_parts(_to_datetime(df[col], col, self.date_tz_[col])))
-            names += [f"{col}_{p}" for p in DATE_PARTS]
             sources[col] = (at, at + len(DATE_PARTS))
             at += len(DATE_PARTS)
         raw = np.concatenate(blocks, axis=1) if blocks else np.empty((len(df), 0))
         if raw.size and not np.isfinite(raw[~np.isnan(raw)]).all():
             j = int(np.flatnonzero(np.isinf(raw).any(axis=0))[0])
+            src, (lo, hi) = next((c, s) for c, s in sources.items() if s[0] <= j < s[1])
+            part = f" (its {DATE_PARTS[j - lo]})" if hi - lo > 1 else ""
             raise ValueError(
-                f"column {names[j]!r} holds an infinite value; replace it (say with NaN, "
-                "which is filled with the training median)"
+                f"column {src!r}{part} holds an infinite value; replace it (say with "
+                "NaN, which is filled with the training median)"
             )
-        return raw, names, sources
+        return raw, sources
 
     def _finish_continuous(
-        self, raw: np.ndarray, names: list[str], sources: dict[Any, tuple[int, int]]
+        self, raw: np.ndarray, sources: dict[Any, tuple[int, int]]
     ) -> np.ndarray:
         """Fill missing values with the medians and append the ``_na`` indicators."""
         miss = np.isnan(raw)
         if miss.any():
-            fill = np.array([self.medians_[n] for n in names])
+            fill = np.array(
+                [self.medians_[n] for n in self.cont_names_[: raw.shape[1]]]
+            )
             raw = np.where(miss, fill, raw)
         na = [miss[:, sources[s][0]] for s in self.na_sources_]
         if na:
@@ -688,8 +734,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             codes[:, j] = self._codes(s, name)
         if not self.cont_names_:
             return codes, np.empty((n, 0), dtype=np.float32)
-        raw, names, sources = self._raw_continuous(df)
-        cont = self._finish_continuous(raw, names, sources)
+        raw, sources = self._raw_continuous(df)
+        cont = self._finish_continuous(raw, sources)
         return codes, self._scale(cont)
 
     def _arrays_small(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
@@ -733,9 +779,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if not self.cont_names_:
             return codes, np.empty((n, 0), dtype=np.float32)
         sources = {c: (j, j + 1) for j, c in enumerate(self.cont_features_)}
-        full = self._finish_continuous(
-            cont, [str(c) for c in self.cont_features_], sources
-        )
+        full = self._finish_continuous(cont, sources)
         return codes, self._scale(full)
 
     def transform(self, X: Any) -> pd.DataFrame:
@@ -749,9 +793,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def _to_frame(
         self, codes: np.ndarray, cont: np.ndarray, index: pd.Index
     ) -> pd.DataFrame:
-        out = pd.DataFrame(
-            codes, columns=[str(c) for c in self.cat_names_], index=index
-        )
+        out = pd.DataFrame(codes, columns=self.cat_output_names_, index=index)
         for j, name in enumerate(self.cont_names_):
             out[name] = cont[:, j]
         return out
@@ -759,9 +801,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of :meth:`transform`'s columns."""
         check_is_fitted(self, "cardinalities_")
-        return np.asarray(
-            [str(c) for c in self.cat_names_] + self.cont_names_, dtype=object
-        )
+        return np.asarray(self.cat_output_names_ + self.cont_names_, dtype=object)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())

@@ -270,6 +270,17 @@ def test_transform_returns_named_embeddings_and_scaled_columns(fitted):
     np.testing.assert_allclose(emb.iloc[0, :5].to_numpy(), w[code])
 
 
+def test_transform_names_are_unique_when_a_column_reads_like_an_embedding():
+    X, y = make_data(200)
+    X = X.assign(shop_emb0=X["x"] * 2)  # a real column named like shop's embedding
+    clf = TabularClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    out = clf.transform(X)
+    assert not out.columns.has_duplicates and "shop_emb0_1" in out.columns
+    np.testing.assert_allclose(
+        out["shop_emb0"], clf.preprocessor_.transform(X)["shop_emb0"], rtol=1e-6
+    )
+
+
 def test_embedding_widths_rule_and_override():
     X, y = make_data(100)
     clf = TabularClassifier(

@@ -364,3 +364,34 @@ def test_integer_columns_given_as_digit_strings_code_alike():
         np.testing.assert_array_equal(codes_s, codes)
         np.testing.assert_allclose(cont_s, cont)
     assert (codes > 0).all()
+
+
+def test_derived_names_never_take_an_input_columns_name():
+    # A datetime column "when" expands to when_year ..., beside a real "when_year"; its
+    # missing-date indicator when_na, beside a real "when_na"; columns 0 and "0".
+    df = pd.DataFrame(
+        {
+            "when": pd.to_datetime(["2020-01-01", "2021-06-01", None, "2022-03-03"]),
+            "when_year": [1.0, 2.0, 3.0, np.nan],
+            0: [1.0, 2.0, 3.0, 4.0],
+            "0": [10.0, 20.0, 30.0, 40.0],
+            "when_na": ["a", "b", "a", "b"],
+        }
+    )
+    pre = TabularPreprocessor().fit(df)
+    out = pre.transform(df)
+    assert not out.columns.has_duplicates
+    assert list(out.columns) == list(pre.get_feature_names_out())
+    # Each input column keeps its own fill value and its own name.
+    assert pre.medians_["when_year"] == 2.0
+    assert pre.medians_["when_year_1"] == 2021.0  # the date part, renamed
+    assert (pre.medians_["0"], pre.medians_["0_1"]) == (2.5, 25.0)
+    assert out["when_na"].tolist() == [1, 2, 1, 2]  # the real column's codes
+    filled = out["when_year"].iloc[3] * pre.scales_[0] + pre.means_[0]
+    assert filled == pytest.approx(2.0)  # its own median, not the date part's
+    # A row through the few-rows path reads the same as through the general path.
+    wide = pd.concat([df.drop(columns="when")] * 10, ignore_index=True)
+    pre = TabularPreprocessor().fit(wide)
+    np.testing.assert_array_equal(
+        pre.transform(wide.head(3)).to_numpy(), pre.transform(wide).head(3).to_numpy()
+    )
