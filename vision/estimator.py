@@ -616,7 +616,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         check_is_fitted(self)
         images = as_images(X, self.path_col, self.root)
         if not images.in_memory:
-            check_readable(images.paths)
+            check_readable(images.paths, decode=False)
         self._cache = {}
         views = tta_views(self.augment) if tta else tta_views(None)
         if tta and len(views) == 1:

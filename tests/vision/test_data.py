@@ -33,6 +33,11 @@ def test_sixteen_bit_grey_is_scaled_to_eight_bits(tmp_path):
     path = save(Image.fromarray(grey), tmp_path / "g16.png")
     x = read_image(path)
     assert x.shape == (3, 4, 4) and int(x[0, 1, 1]) == 255 and int(x[0, 0, 0]) == 0
+    # A dark 16-bit image stays dark: scaled by the bit depth, not by its own maximum.
+    dark = save(Image.fromarray(np.full((4, 4), 200, np.uint16)), tmp_path / "d.png")
+    assert read_image(dark).max() <= 1
+    mid = save(Image.fromarray(np.full((4, 4), 32768, np.uint16)), tmp_path / "m.png")
+    assert read_image(mid).unique().tolist() == [128]
 
 
 def test_cmyk_is_converted_to_rgb(tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
@@ -462,6 +463,21 @@ def test_unreadable_file_fails_before_training(tmp_path, colours):
     assert snaps.starts == []
     with pytest.raises(ValueError, match=r"nothere\.png"):
         small().fit([*paths, str(tmp_path / "nothere.png")], y[:9])
+
+
+def test_truncated_jpeg_fails_before_training(tmp_path, colours):
+    # Its header is intact: only decoding finds that the file was cut short.
+    X, y = colours
+    jpegs = []
+    for i in range(9):
+        jpegs.append(str(tmp_path / f"{i}.jpg"))
+        Image.fromarray(np.asarray(X[i])).save(jpegs[-1], quality=95)
+    data = open(jpegs[4], "rb").read()
+    open(jpegs[4], "wb").write(data[: len(data) // 2])
+    snaps = Snapshots()
+    with pytest.raises(ValueError, match=r"4\.jpg.*(?i:truncated)"):
+        small(callbacks=[snaps]).fit(jpegs, y[:9])
+    assert snaps.starts == []
 
 
 # ---- real data -------------------------------------------------------------------------
