@@ -142,6 +142,12 @@ def test_integer_arrays_in_byte_range_are_accepted_others_rejected():
     )
     with pytest.raises(ValueError, match="0-255"):
         _array_to_tensor(np.full((1, 2, 2), 300, dtype=np.int64))
+    # uint16 in range (torch has no uint16 ops) and a flipped view (negative strides)
+    X = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4)
+    assert _array_to_tensor(X)[:, 0].tolist() == X.tolist()
+    assert _array_to_tensor(X[:, ::-1])[:, 0].tolist() == X[:, ::-1].tolist()
+    with pytest.raises(ValueError, match=r"0-255.*uint16"):
+        _array_to_tensor(X * 300)
 
 
 def test_alpha_channels_of_arrays_composite_over_white():
