@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from deepfit.files import check_writable, save_torch
+
 if TYPE_CHECKING:
     from deepfit.learner import Learner
 
@@ -352,6 +354,8 @@ class Checkpoint(Callback):
         self.save_best_only = save_best_only
 
     def before_fit(self, learn: Learner) -> None:
+        # A folder that cannot take the file fails now, not after the first epoch.
+        check_writable(self.path, "the checkpoint")
         self.best: float | None = None
 
     def after_epoch(self, learn: Learner) -> None:
@@ -365,5 +369,4 @@ class Checkpoint(Callback):
             if not better:
                 return
             self.best = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(learn.model.state_dict(), self.path)
+        save_torch(learn.model.state_dict(), self.path, "the checkpoint")

@@ -28,7 +28,11 @@ def check_class_labels(y: Any, regressor: str = "a regressor") -> None:
     arr = np.asarray(y, dtype=object if isinstance(y, list) else None).ravel()
     if arr.dtype == object:
         kinds = {
-            "number" if isinstance(v, (numbers.Number, np.number)) else type(v).__name__
+            "number"
+            if isinstance(v, (numbers.Number, np.number))
+            else "str"
+            if isinstance(v, str)  # numpy's str_ too
+            else type(v).__name__
             for v in arr
             if v is not None and not (isinstance(v, float) and np.isnan(v))
         }

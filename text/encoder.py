@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from deepfit.files import save_torch
 from text.awd_lstm import AWD_LSTM, AWDLSTMConfig
 
 __all__ = [
@@ -76,7 +77,7 @@ def save_encoder(
         "config": encoder.config.to_dict(),
         "state": state,
     }
-    torch.save(payload, Path(path))
+    save_torch(payload, path, "the encoder")
 
 
 def read_encoder(path: str | Path) -> EncoderSource:
@@ -93,6 +94,17 @@ def read_encoder(path: str | Path) -> EncoderSource:
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an encoder written by save_encoder")
+    missing = [k for k in ("itos", "level", "config", "state") if k not in payload]
+    state = payload.get("state")
+    if not missing and (
+        not isinstance(state, dict) or "encoder_dp.emb.weight" not in state
+    ):
+        missing = ["state['encoder_dp.emb.weight'] (the weights)"]
+    if missing:
+        raise ValueError(
+            f"{path} is tagged as an encoder file but has no {', '.join(missing)}; "
+            "write it again with save_encoder"
+        )
     n_emb = payload["state"]["encoder_dp.emb.weight"].shape[0]
     if n_emb != len(payload["itos"]):
         raise ValueError(

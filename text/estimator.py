@@ -28,6 +28,7 @@ from deepfit import (
 )
 from deepfit.params import InstanceOf, Interval, Satisfies, SequenceOf
 from deepfit.schedules import Schedule, get_schedule
+from deepfit.targets import encode_targets
 from text.awd_lstm import (
     LMModel,
     PoolingClassifier,
@@ -38,7 +39,6 @@ from text.data import (
     SortishBatches,
     as_texts,
     check_crop,
-    class_codes,
     target_array,
     text_windows,
 )
@@ -61,6 +61,10 @@ __all__ = ["TextClassifier"]
 
 def _accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float((pred.argmax(1) == target).float().mean())
+
+
+def _n_rows(y: Any) -> int:
+    return len(y) if hasattr(y, "__len__") else len(np.asarray(y))
 
 
 def _multilabel_accuracy(pred: torch.Tensor, target: torch.Tensor, threshold: float):
@@ -97,8 +101,8 @@ class TextClassifier(EncoderFileMixin, ClassifierMixin, TextEstimator):
     is a random crop of itself, new every epoch (``crop``), and each batch is also read
     with its word vectors moved a small step in the direction that raises the loss most
     (``adversarial``); prediction averages windows of each text (``predict_window``).
-    Binary and multiclass targets (1-D ``y``, softmax) and multi-label targets (2-D 0/1
-    ``y``, sigmoid).
+    Binary and multiclass targets (1-D ``y``, softmax) and multi-label targets (label
+    lists, or a 2-D 0/1 ``y``; sigmoid).
 
     The defaults are for small labelled sets and language models pretrained on little
     text, where ULMFiT's own settings (whole texts, ``lr_ratio=2.6``, a few epochs) let
@@ -167,6 +171,10 @@ device, verbose, warm_start, amp, callbacks
     Attributes
     ----------
     classes_ : ndarray
+        The labels (the columns of a multi-label ``y``).
+    multilabel_ : bool
+    label_format_ : {"single", "lists", "indicator"}
+        How ``y`` was given: one label per text, label lists or a 0/1 matrix.
     vocab_ : Vocab
     module_ : TextClassifierModel
     history_ : pandas.DataFrame
@@ -303,26 +311,28 @@ device, verbose, warm_start, amp, callbacks
     # ---- targets --------------------------------------------------------------------
 
     def _targets(self, y: Any, n: int, reset: bool) -> torch.Tensor:
-        arr = target_array(y, n, type(self).__name__)
-        if arr.ndim == 2:
-            if not np.isin(arr, (0, 1)).all():
-                raise ValueError("a 2-D (multi-label) y must hold only 0 and 1")
-            if reset:
-                self.multilabel_ = True
-                self.classes_ = (
-                    np.asarray(y.columns)
-                    if isinstance(y, pd.DataFrame)
-                    else np.arange(arr.shape[1])
-                )
-            elif arr.shape[1] != len(self.classes_):
-                raise ValueError(
-                    f"y has {arr.shape[1]} labels, the model {len(self.classes_)}"
-                )
-            return torch.as_tensor(arr.astype(np.float32))
+        if y is None:
+            raise ValueError(f"{type(self).__name__} needs targets y")
+        if (
+            isinstance(y, (pd.DataFrame, np.ndarray, torch.Tensor))
+            and y.ndim == 2
+            and y.shape[1] == 1
+        ):  # one column: one label per text
+            y = target_array(y, n, type(self).__name__)
+        fitted = None if reset else (self.classes_, self._label_format())
+        kind, classes, targets = encode_targets(
+            y, n, fitted, who=type(self).__name__, rows="texts"
+        )
         if reset:
-            self.multilabel_ = False
-        self.classes_, codes = class_codes(arr, None if reset else self.classes_)
-        return codes
+            self.multilabel_ = kind != "single"
+            self.label_format_ = kind
+            self.classes_ = classes
+        return targets
+
+    def _label_format(self) -> str:
+        # Models pickled before label lists were accepted have no label_format_.
+        default = "indicator" if self.multilabel_ else "single"
+        return getattr(self, "label_format_", default)
 
     # ---- NeuralEstimator hooks ------------------------------------------------------
 
@@ -567,12 +577,31 @@ device, verbose, warm_start, amp, callbacks
         return (total / np.bincount(owner, minlength=n)[:, None]).astype(proba.dtype)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most likely class, or a 0/1 matrix (probability above ``threshold``) for a
-        multi-label model."""
+        """The most likely class; multi-label: per text the labels whose probability is
+        above ``threshold``, as an object array of lists (``y`` given as label lists) or
+        a 0/1 indicator matrix (``y`` given as one)."""
         proba = self.predict_proba(X)
-        if self.multilabel_:
-            return (proba > self.threshold).astype(int)
-        return self.classes_[proba.argmax(1)]
+        if not self.multilabel_:
+            return self.classes_[proba.argmax(1)]
+        hits = proba > self.threshold
+        if self._label_format() == "indicator":
+            return hits.astype(int)
+        out = np.empty(len(hits), dtype=object)
+        for i, row in enumerate(hits):
+            out[i] = self.classes_[row].tolist()
+        return out
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (multi-label: the share of texts whose whole label set is right)."""
+        from sklearn.metrics import accuracy_score
+
+        if not getattr(self, "multilabel_", False):
+            return float(
+                accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+            )
+        truth = self._targets(y, _n_rows(y), reset=False).numpy().astype(bool)
+        pred = self.predict_proba(X) > self.threshold
+        return float(accuracy_score(truth, pred, sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

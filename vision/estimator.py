@@ -28,8 +28,10 @@ from deepfit import (
     discriminative_lrs,
     get_schedule,
 )
+from deepfit.files import save_torch
 from deepfit.params import InstanceOf, Interval, Options, SequenceOf
 from deepfit.schedules import Schedule
+from deepfit.targets import encode_targets
 from vision.data import (
     ImageDataset,
     Images,
@@ -48,7 +50,7 @@ from vision.model import (
     load_body_weights,
     splitter,
 )
-from vision.targets import accuracy, encode_targets, fbeta
+from vision.targets import accuracy, fbeta
 from vision.transforms import (
     AUGMENT_PRESETS,
     IMAGENET_MEAN,
@@ -331,7 +333,9 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
 
     def _encode_y(self, y: Any, n: int, reset: bool) -> torch.Tensor:
         fitted = None if reset else (self.classes_, self.label_format_)
-        kind, classes, targets = encode_targets(y, n, fitted)
+        kind, classes, targets = encode_targets(
+            y, n, fitted, who=type(self).__name__, rows="images"
+        )
         if reset:
             self.multilabel_ = kind != "single"
             self.label_format_ = kind
@@ -679,7 +683,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         names, that another ``ImageClassifier(arch=..., weights=path)`` starts from."""
         check_is_fitted(self)
         state = {k: v.detach().cpu() for k, v in self.module_.body.state_dict().items()}
-        torch.save(state, path)
+        save_torch(state, path, "the body's weights")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -355,6 +355,25 @@ def test_checkpoint_writes_loadable_best_weights(tmp_path):
     assert set(state) == {"weight", "bias"}
 
 
+def test_checkpoint_that_cannot_be_written_fails_before_training(tmp_path):
+    x, y = linear_data(64)
+    model = nn.Linear(4, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    (tmp_path / "a_file").write_text("")
+    for path, err in (
+        (tmp_path, IsADirectoryError),  # a folder, not a file name
+        (tmp_path / "a_file" / "best.pt", OSError),  # its folder is a file
+    ):
+        with pytest.raises(err, match=f"checkpoint to '{path}'"):
+            Learner(model, nn.functional.mse_loss).fit(
+                TensorBatches(x, y, batch_size=16),
+                1,
+                0.05,
+                callbacks=[Checkpoint(path, save_best_only=False)],
+            )
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_metrics_on_the_whole_validation_set():
     x, y = linear_data(64)
 

@@ -172,6 +172,13 @@ def test_encoder_save_load_and_vocabulary_mismatch(corpus, lm, tmp_path):
     fitted = clf().fit(*reviews(40))
     with pytest.raises(ValueError, match="vocabulary mismatch"):
         fitted.load_encoder(path)
+    with pytest.raises(IsADirectoryError, match=f"encoder to '{tmp_path}'"):
+        lm.save_encoder(tmp_path)
+    payload = torch.load(path, weights_only=True)
+    del payload["state"]["encoder_dp.emb.weight"]
+    torch.save(payload, tmp_path / "cut.pt")
+    with pytest.raises(ValueError, match=r"cut\.pt is tagged .* no state.*weights"):
+        lm.load_encoder(tmp_path / "cut.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(Exception, match="junk"):
         TextClassifier(language_model=tmp_path / "junk.pt", **TINY).fit(*reviews(20))
@@ -265,6 +272,22 @@ def test_multiclass_and_multilabel():
     pred = ml.predict(X)
     assert pred.shape == (90, 2) and set(np.unique(pred)) <= {0, 1}
     assert ml.predict_proba(X).shape == (90, 2)
+
+
+def test_label_lists_are_multilabel_like_the_image_classifier():
+    X, y = reviews(90)
+    lists = [[lab] + (["long"] if len(t) > 40 else []) for t, lab in zip(X, y)]
+    ml = clf(epochs=2).fit(X, lists)
+    assert ml.multilabel_ and ml.label_format_ == "lists"
+    assert list(ml.classes_) == ["long", "neg", "pos"]
+    pred = ml.predict(X)
+    assert pred.shape == (90,) and all(set(p) <= {"long", "neg", "pos"} for p in pred)
+    assert 0 <= ml.score(X, lists) <= 1
+    with pytest.raises(ValueError, match="not seen in fit"):
+        ml.fit(X[:80], lists[:80], eval_set=(X[80:], [["other"]] * 10))
+    # Labels of two types (1 beside "1") are refused before training.
+    with pytest.raises(ValueError, match="mixes label types"):
+        clf(epochs=1).fit(X, [[1, "1"]] + lists[1:])
 
 
 def test_reproducible_pickle_and_clone():

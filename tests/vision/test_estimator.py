@@ -282,6 +282,8 @@ def test_tta_without_augmentation_warns_and_is_plain(fitted, colours):
 
 def test_save_body_then_weights_path_transfers_the_body(body_file, fitted, colours):
     X, y = colours
+    with pytest.raises(IsADirectoryError, match=f"to '{body_file.parent}'"):
+        fitted.save_body(body_file.parent)
     snaps = Snapshots()
     small(weights=body_file, epochs=1, callbacks=[snaps]).fit(X[:32], y[:32])
     expected = fitted.module_.body.state_dict()
@@ -451,6 +453,8 @@ def test_bad_targets(colours):
         small().fit(X, np.full((96, 3), 2))
     with pytest.raises(ValueError, match="needs labels"):
         small().fit(X)
+    with pytest.raises(ValueError, match="mixes label types"):
+        small().fit(X, [[1, "1"]] + [[c] for c in y[1:]])
 
 
 def test_unreadable_file_fails_before_training(tmp_path, colours):

@@ -1,0 +1,108 @@
+"""Class labels in: one label per row, label lists or an indicator matrix (multi-label),
+checked and encoded the same way by every classifier that takes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepfit.data import check_class_labels
+
+__all__ = ["encode_targets"]
+
+
+def _is_label_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple, set, frozenset, np.ndarray, pd.Series))
+
+
+def _kind(y: Any) -> str:
+    if isinstance(y, pd.DataFrame) or (
+        isinstance(y, (np.ndarray, torch.Tensor)) and np.ndim(y) == 2
+    ):
+        return "indicator"
+    return "lists" if len(y) and all(_is_label_list(v) for v in y) else "single"
+
+
+def encode_targets(
+    y: Any,
+    n: int,
+    fitted: tuple[np.ndarray, str] | None = None,
+    who: str = "the estimator",
+    rows: str = "rows",
+) -> tuple[str, np.ndarray, torch.Tensor]:
+    """``(kind, classes, targets)`` for ``n`` rows (``rows`` names them in errors, and
+    ``who`` the estimator).
+
+    ``kind`` is ``"single"`` (targets: class indices), ``"lists"`` (label lists) or
+    ``"indicator"`` (a 0/1 matrix or DataFrame whose columns name the labels); for the
+    last two the targets are a float indicator matrix. ``classes`` are learned from ``y``
+    unless ``fitted=(classes, kind)`` gives them (then a label not in them raises).
+    """
+    if y is None:
+        raise ValueError(f"{who} needs labels: fit(X, y)")
+    if isinstance(y, str):
+        raise TypeError(f"y must hold one label per row, got a string {y!r}")
+    if not isinstance(y, (pd.DataFrame, np.ndarray, torch.Tensor)):
+        y = list(y)
+    kind = _kind(y)
+    if len(y) != n:
+        raise ValueError(f"X has {n} {rows} but y has {len(y)} labels")
+    if kind == "indicator":
+        columns = list(y.columns) if isinstance(y, pd.DataFrame) else None
+        ind = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+        if ind.dtype == object or not np.isin(ind, (0, 1)).all():
+            raise ValueError("an indicator matrix y must hold only 0 and 1 (or bools)")
+        classes = np.asarray(
+            columns if columns is not None else np.arange(ind.shape[1])
+        )
+    elif kind == "lists":
+        lists = [list(v) for v in y]
+        check_class_labels([lab for v in lists for lab in v])
+        classes = np.asarray(sorted({lab for v in lists for lab in v}, key=str))
+    else:
+        arr = np.asarray(y)
+        if arr.ndim != 1:
+            raise ValueError(
+                "y must be 1-d labels, label lists or an indicator matrix, got "
+                f"shape {arr.shape}"
+            )
+        if pd.isna(pd.Series(arr, dtype=object)).any():
+            raise ValueError("y holds missing labels (NaN/None)")
+        check_class_labels(arr)
+        classes = np.unique(arr)
+    if fitted is None:
+        if kind == "single" and len(classes) < 2:
+            raise ValueError(f"y has a single class ({classes[0]!r}); need at least 2")
+        if kind != "single" and len(classes) == 0:
+            raise ValueError("y has no labels at all")
+    else:
+        classes, fitted_kind = fitted
+        if (kind == "single") != (fitted_kind == "single"):
+            what = {True: "single-label", False: "multi-label"}
+            raise ValueError(
+                f"y is {what[kind == 'single']} but the model was fitted on "
+                f"{what[fitted_kind == 'single']} targets"
+            )
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    if kind == "indicator":
+        if ind.shape[1] != len(classes):
+            raise ValueError(
+                f"y has {ind.shape[1]} label columns, the model {len(classes)}"
+            )
+        return kind, classes, torch.as_tensor(ind.astype(np.float32))
+    if kind == "lists":
+        out = torch.zeros(n, len(classes))
+        for i, v in enumerate(lists):
+            for lab in v:
+                if lab not in index:
+                    raise ValueError(f"label {lab!r} (row {i}) was not seen in fit")
+                out[i, index[lab]] = 1
+        return kind, classes, out
+    unknown = [c for c in np.unique(arr).tolist() if c not in index]
+    if unknown:
+        raise ValueError(f"labels not seen in fit: {unknown[:5]}")
+    targets = torch.as_tensor([index[c] for c in arr.tolist()], dtype=torch.long)
+    return kind, classes, targets
