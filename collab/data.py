@@ -27,6 +27,7 @@ __all__ = [
     "encode_ids",
     "id_column",
     "id_vocabulary",
+    "warn_cold",
 ]
 
 
@@ -83,6 +84,34 @@ def encode_ids(vocab: pd.Index, values: pd.Series | Any) -> np.ndarray:
     if not isinstance(values, pd.Index):
         values = pd.Index(values, tupleize_cols=False)
     return np.asarray(vocab.get_indexer(values), dtype=np.int64)
+
+
+def warn_cold(vocab: pd.Index, values: pd.Series, codes: np.ndarray, role: str) -> None:
+    """Warn when ids unseen in training look like a mistake: ids of another type than
+    training's (``"196"`` for ``196``), or most rows of a call of 20 or more. Those rows
+    are served by the fallback, which is right for new users, not for mistyped ids."""
+    cold = codes < 0
+    if not cold.any():
+        return
+    seen = vocab.inferred_type
+    here = pd.Index(values[cold].unique()[:1000]).inferred_type
+    if {seen, here} <= {"integer", "floating", "mixed-integer-float"}:
+        here = seen  # 196.0 and 196 are one id
+    if here != seen and here not in ("empty", "mixed") and seen != "mixed":
+        warnings.warn(
+            f"{cold.sum()} of {len(codes)} rows have {role} ids of another type than "
+            f"training's ({here} here, {seen} in fit), all unseen in training: they are "
+            f"scored by the fallback. Convert the {role} ids to training's type",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif len(codes) >= 20 and cold.mean() > 0.5:
+        warnings.warn(
+            f"{cold.sum()} of {len(codes)} rows have a {role} unseen in training and are "
+            "scored by the fallback (cold_rows(X) says which)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def check_ratings(y: Any, n_rows: int) -> np.ndarray:

@@ -17,7 +17,13 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from collab.data import check_ratings, encode_ids, id_column, id_vocabulary
+from collab.data import (
+    check_ratings,
+    encode_ids,
+    id_column,
+    id_vocabulary,
+    warn_cold,
+)
 from collab.model import EmbeddingDotBias, EmbeddingNN, splitter
 from deepfit import FitData, NeuralEstimator, TensorBatches
 from deepfit.callbacks import Callback
@@ -419,7 +425,10 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         """Predicted ratings of the pairs in ``X``; pairs with an unknown user or item get
         the fallback described in the class docstring (see :meth:`cold_rows`)."""
         check_is_fitted(self)
-        u, i = self._codes(X)
+        users, items = self._ids(X)
+        u, i = encode_ids(self.users_, users), encode_ids(self.items_, items)
+        warn_cold(self.users_, users, u, "user")
+        warn_cold(self.items_, items, i, "item")
         out = np.empty(len(u), dtype=np.float64)
         warm = (u >= 0) & (i >= 0)
         if warm.any():

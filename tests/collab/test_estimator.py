@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -119,6 +120,21 @@ def test_cold_users_and_items_get_the_documented_fallback(fitted, toy):
     assert pred[2] == pytest.approx(fitted.global_mean_, abs=1e-5)
     assert pred[3] == pytest.approx(fitted.predict(Xc.iloc[3:])[0])
     assert fitted.global_mean_ == pytest.approx(np.mean(toy[1]))
+
+
+def test_cold_rows_that_look_like_a_mistake_warn(fitted, toy):
+    X, _ = toy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a few new users: the fallback, silently
+        fitted.predict(pd.DataFrame({"user": ["nobody"] * 3, "item": ["i2"] * 3}))
+    # Ids of another type than training's: "u3" trained, 3 given.
+    numbers = X.assign(user=X["user"].str[1:].astype(int))
+    with pytest.warns(UserWarning, match=r"user ids of another type .*integer here"):
+        fitted.predict(numbers.head(5))
+    # Most rows of a larger call cold.
+    many = pd.DataFrame({"user": [f"new{k}" for k in range(30)], "item": ["i2"] * 30})
+    with pytest.warns(UserWarning, match=r"30 of 30 rows have a user unseen"):
+        fitted.predict(many)
 
 
 @pytest.mark.parametrize("implicit", [True, False])

@@ -276,7 +276,9 @@ def test_multiclass_and_multilabel():
 
 def test_label_lists_are_multilabel_like_the_image_classifier():
     X, y = reviews(90)
-    lists = [[lab] + (["long"] if len(t) > 40 else []) for t, lab in zip(X, y)]
+    lists = [
+        [lab] + (["long"] if len(t) > 40 else []) for t, lab in zip(X, y, strict=True)
+    ]
     ml = clf(epochs=2).fit(X, lists)
     assert ml.multilabel_ and ml.label_format_ == "lists"
     assert list(ml.classes_) == ["long", "neg", "pos"]
@@ -287,7 +289,7 @@ def test_label_lists_are_multilabel_like_the_image_classifier():
         ml.fit(X[:80], lists[:80], eval_set=(X[80:], [["other"]] * 10))
     # Labels of two types (1 beside "1") are refused before training.
     with pytest.raises(ValueError, match="mixes label types"):
-        clf(epochs=1).fit(X, [[1, "1"]] + lists[1:])
+        clf(epochs=1).fit(X, [[1, "1"], *lists[1:]])
 
 
 def test_reproducible_pickle_and_clone():
