@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from deepfit.params import Boolean, Interval, Satisfies, validate_params
+from tabular.dates import DATE_PARTS, date_parts, to_datetime
 
 __all__ = [
     "DATE_PARTS",
@@ -27,23 +28,6 @@ __all__ = [
     "to_frame",
     "unique_names",
 ]
-
-#: The parts a datetime column expands into (``<col>_<part>``), all continuous.
-DATE_PARTS = (
-    "year",
-    "month",
-    "week",
-    "day",
-    "dayofweek",
-    "dayofyear",
-    "is_month_end",
-    "is_month_start",
-    "is_quarter_end",
-    "is_quarter_start",
-    "is_year_end",
-    "is_year_start",
-    "elapsed",
-)
 
 # Below this many rows, codes come from a dictionary lookup per value; above it, from
 # hash-table kernels (pandas factorize, pyarrow index_in) whose setup costs ~0.3 ms.
@@ -159,68 +143,6 @@ def _to_float(s: pd.Series, col: Any) -> np.ndarray:
             "categorical"
         )
     return conv.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _to_datetime(s: pd.Series, col: Any, tz: Any) -> pd.Series:
-    """A datetime column as pandas datetime64 in the time zone seen in training."""
-    if isinstance(s.dtype, pd.ArrowDtype) or not pd.api.types.is_datetime64_any_dtype(
-        s.dtype
-    ):
-        try:
-            s = pd.to_datetime(s, utc=tz is not None)
-        except (ValueError, TypeError) as err:
-            raise ValueError(
-                f"column {col!r} was a datetime column in training but cannot be read "
-                f"as dates here ({err})"
-            ) from err
-    have = getattr(s.dt, "tz", None)
-    if (have is None) != (tz is None):
-        raise ValueError(
-            f"column {col!r} was {'tz-aware' if tz else 'tz-naive'} in training but is "
-            f"{'tz-aware' if have else 'tz-naive'} here"
-        )
-    if tz is not None:
-        s = s.dt.tz_convert(tz)
-    return s
-
-
-def _date_parts(s: pd.Series) -> np.ndarray:
-    """``(n, len(DATE_PARTS))`` float64 parts of a datetime Series; NaN where NaT."""
-    dt = s.dt
-    missing = s.isna().to_numpy()
-    week = dt.isocalendar().week.to_numpy(dtype=np.float64, na_value=np.nan)
-    cols = [
-        dt.year,
-        dt.month,
-        week,
-        dt.day,
-        dt.day_of_week,
-        dt.day_of_year,
-        dt.is_month_end,
-        dt.is_month_start,
-        dt.is_quarter_end,
-        dt.is_quarter_start,
-        dt.is_year_end,
-        dt.is_year_start,
-    ]
-    out = np.empty((len(s), len(DATE_PARTS)), dtype=np.float64)
-    for j, c in enumerate(cols):
-        out[:, j] = (
-            np.asarray(c, dtype=np.float64)
-            if j == 2
-            else c.to_numpy(dtype=np.float64, na_value=np.nan)
-        )
-    # Seconds since the Unix epoch (absolute time for tz-aware columns).
-    ns = (
-        s.to_numpy(dtype="datetime64[ns]")
-        if s.dt.tz is None
-        else s.dt.tz_convert("UTC")
-        .dt.tz_localize(None)
-        .to_numpy(dtype="datetime64[ns]")
-    )
-    out[:, -1] = ns.astype(np.int64) / 1e9
-    out[missing] = np.nan
-    return out
 
 
 def _is_arrow_string(s: pd.Series) -> bool:
@@ -581,7 +503,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             sources[col] = (at, at + 1)
             at += 1
         for col in self.date_features_:
-            blocks.append(_date_parts(_to_datetime(df[col], col, self.date_tz_[col])))
+            blocks.append(date_parts(to_datetime(df[col], col, self.date_tz_[col])))
             sources[col] = (at, at + len(DATE_PARTS))
             at += len(DATE_PARTS)
         raw = np.concatenate(blocks, axis=1) if blocks else np.empty((len(df), 0))
