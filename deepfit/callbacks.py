@@ -261,7 +261,7 @@ class AdversarialTraining(Callback):
                 adv = learn.loss_func(learn.forward(learn.xb), *learn.yb)
         finally:
             self._r = None
-        adv.backward()  # gradients add up with the learner's backward of its own loss
+        learn.extra_loss = adv  # one backward takes both losses
 
     def after_fit(self, learn: Learner) -> None:
         if self._handle is not None:

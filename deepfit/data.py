@@ -7,6 +7,8 @@ order once, and yields contiguous slices (views), so a batch costs a few tensor 
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 import numbers
 from collections.abc import Iterator, Sequence
@@ -123,21 +125,54 @@ class TensorBatches:
         self.n, self.batch_size = n, int(batch_size)
         self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
 
-    def __len__(self) -> int:
+    _part: tuple[int, int] = (0, 1)  # (rank, world): see shard()
+
+    def shard(self, rank: int, world: int) -> TensorBatches:
+        """These batches as rank ``rank`` of ``world`` reads them in a distributed fit:
+        its rows of an even split of each batch, gathered alone (batches with fewer
+        rows than ranks are skipped). The permutations stay those of the whole."""
+        out = copy.copy(self)
+        out._part = (int(rank), int(world))
+        return out
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        """Row ranges (in epoch order) of this part of each batch."""
+        stop = min(len(self._whole()) * self.batch_size, self.n)
+        r, w = self._part
+        out = []
+        for i in range(0, stop, self.batch_size):
+            m = min(self.batch_size, stop - i)
+            if m >= w:
+                out.append((i + (r * m) // w, i + ((r + 1) * m) // w))
+        return out
+
+    def _whole(self) -> range:
         if self.drop_last and self.n >= self.batch_size:
-            return self.n // self.batch_size
-        return math.ceil(self.n / self.batch_size)
+            return range(self.n // self.batch_size)
+        return range(math.ceil(self.n / self.batch_size))
+
+    def __len__(self) -> int:
+        return len(self._whole()) if self._part[1] == 1 else len(self._bounds())
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         tensors = self.tensors
-        if self.shuffle:
+        bounds = self._bounds()
+        if self._part[1] > 1:  # gather this rank's rows only
+            order = (
+                torch.randperm(self.n, generator=self.generator)
+                if self.shuffle
+                else torch.arange(self.n)
+            ).to(tensors[0].device)
+            index = torch.cat([order[lo:hi] for lo, hi in bounds])
+            tensors = [t[index] for t in tensors]
+            ends = list(itertools.accumulate(hi - lo for lo, hi in bounds))
+            bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+        elif self.shuffle:
             perm = torch.randperm(self.n, generator=self.generator)
             perm = perm.to(tensors[0].device)
             tensors = [t[perm] for t in tensors]  # one gather per tensor per epoch
-        stop = len(self) * self.batch_size if self.drop_last else self.n
-        stop = min(stop, self.n)
-        for i in range(0, stop, self.batch_size):
-            parts = [t[i : i + self.batch_size] for t in tensors]
+        for lo, hi in bounds:
+            parts = [t[lo:hi] for t in tensors]
             xs = parts[: self.n_x]
             x = tuple(xs) if self._x_is_tuple else xs[0]
             yield (x, *parts[self.n_x :])

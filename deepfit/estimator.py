@@ -39,6 +39,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+import deepfit.distributed as distributed
 from deepfit.callbacks import Callback, EarlyStopping, History, ProgressBar
 from deepfit.data import train_valid_split
 from deepfit.learner import Learner
@@ -306,8 +307,10 @@ class NeuralEstimator(BaseEstimator):
         """Run under a seed drawn from ``random_state``, leaving torch's global random
         state as it was. Sets ``self._seed`` for generators made inside."""
         rng = check_random_state(self.random_state)
-        self._seed = int(rng.randint(0, 2**31 - 1))
-        device = resolve_device(self.device)
+        # Rank 0's seed on every rank of a distributed fit: the same split, the same
+        # batches and the same initial weights everywhere.
+        self._seed = distributed.broadcast_object(int(rng.randint(0, 2**31 - 1)))
+        device = self._device()
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self._seed)
@@ -318,7 +321,10 @@ class NeuralEstimator(BaseEstimator):
         return torch.Generator().manual_seed(self._seed + offset)
 
     def _device(self) -> torch.device:
-        return resolve_device(self.device)
+        device = resolve_device(self.device)
+        if device.type == "cuda" and device.index is None and distributed.is_active():
+            return torch.device("cuda", distributed.local_rank())
+        return device
 
     def _validation_split(
         self, n: int, stratify: np.ndarray | None = None
@@ -354,7 +360,8 @@ class NeuralEstimator(BaseEstimator):
     ) -> list[Callback]:
         """The callbacks of one fit: history, progress, early stopping (when there is a
         validation set) and the user's."""
-        cbs: list[Callback] = [history, ProgressBar(self.verbose)]
+        verbose = self.verbose if distributed.is_main_process() else 0
+        cbs: list[Callback] = [history, ProgressBar(verbose)]
         if self.early_stopping and valid is not None:
             patience = 3 if self.early_stopping is True else int(self.early_stopping)
             cbs.append(EarlyStopping(patience=patience))
@@ -389,6 +396,7 @@ class NeuralEstimator(BaseEstimator):
         a fit that raises (bad input found late, a diverged first epoch, an error in a
         callback) leaves the estimator exactly as it was, weights included."""
         self._validate_params()
+        distributed.init_from_env(resolve_device(self.device))  # under torchrun
         reset = not self._is_warm()
         saved = self.__dict__.copy()
         weights = None if reset else copy.deepcopy(self.module_.state_dict())
@@ -400,6 +408,8 @@ class NeuralEstimator(BaseEstimator):
                 data.reset = reset
                 if reset:
                     self.module_ = self._build_module()
+                if distributed.is_active():  # dropout masks of their own per rank
+                    torch.manual_seed(self._seed + distributed.rank())
                 self.module_.to(self._device())
                 learner = self._make_learner()
                 history = History()
@@ -419,6 +429,7 @@ class NeuralEstimator(BaseEstimator):
         # Left in eval mode: prediction then never switches modes, which threads
         # predicting at once would see half-way (dropout on in another's forward).
         self.module_.eval()
+        distributed.broadcast_module(self.module_)  # one model on every rank
         self.history_ = self._history_frame(history, reset)
         self.n_epochs_ = len(history.epochs)
         self.interrupted_ = learner.interrupted

@@ -1,6 +1,6 @@
 """Writing torch files: a folder that cannot take the file fails with an error naming the
 path, and callers that write during training (``Checkpoint``) check it before training
-starts."""
+starts. In a distributed fit rank 0 alone writes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+import deepfit.distributed as distributed
+
 __all__ = ["check_writable", "save_torch"]
 
 
@@ -18,6 +20,8 @@ def check_writable(path: str | Path, what: str = "the file") -> Path:
     created if needed and accepting a new file. ``OSError`` naming ``path`` (and
     ``what``) otherwise."""
     p = Path(path)
+    if not distributed.is_main_process():  # rank 0 alone writes
+        return p
     if p.is_dir():
         raise IsADirectoryError(
             f"cannot write {what} to {str(p)!r}: it is a folder; give a file name"
@@ -37,6 +41,8 @@ def save_torch(obj: Any, path: str | Path, what: str = "the file") -> None:
     """``torch.save(obj, path)``, its errors naming ``path`` (torch's name neither the
     path nor, for a folder, the cause in plain words)."""
     p = check_writable(path, what)
+    if not distributed.is_main_process():  # rank 0 alone writes
+        return
     try:
         torch.save(obj, p)
     except (OSError, RuntimeError) as err:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import deepfit.distributed as distributed
 from deepfit.callbacks import EVENTS, Callback, CancelFit
 from deepfit.data import to_device
 from deepfit.lr_finder import LRFinderResult, lr_find
@@ -146,6 +147,8 @@ class Learner:
         self.metrics: dict[str, float] = {}
         self.lrs: list[float] = []
         self.tags: dict[str, Any] = {}
+        self.extra_loss: torch.Tensor | None = None
+        self._train_model: nn.Module = model
         self._stop_requested = False
         self._set_hooks(())
 
@@ -303,15 +306,25 @@ class Learner:
 
     def _one_batch(self, batch: Sequence[Any]) -> int:
         """The one training step: forward, loss, backward, optimizer step, with the
-        callbacks' hooks in between. Returns the batch's number of rows."""
+        callbacks' hooks in between. Returns the batch's number of rows.
+
+        In a distributed fit the forward runs through ``DistributedDataParallel``, which
+        averages the gradients over the ranks during the backward. A callback that adds
+        a loss (adversarial training) sets ``extra_loss`` in ``after_loss``: one backward
+        then takes both, as ``DistributedDataParallel`` needs."""
         xb, *yb = to_device(batch, self.device)
         self.xb, self.yb = xb, yb
         self._call("before_batch")
         with self.autocast():
-            self.pred = self.forward(self.xb)
+            m = self._train_model
+            self.pred = (
+                m(*self.xb) if isinstance(self.xb, (tuple, list)) else m(self.xb)
+            )
             self.loss = self.loss_func(self.pred, *self.yb)
         self._call("after_loss")
-        self.loss.backward()
+        total = self.loss if self.extra_loss is None else self.loss + self.extra_loss
+        self.extra_loss = None
+        total.backward()
         self._call("before_step")
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
@@ -429,6 +442,7 @@ class Learner:
             raise TypeError(
                 "batches must have a length (a TensorBatches, a DataLoader...)"
             )
+        batches = distributed.shard_batches(batches)  # this rank's rows of each batch
         n_batches = len(batches)
         if n_batches == 0:
             raise ValueError("batches is empty")
@@ -444,7 +458,12 @@ class Learner:
         self.interrupted, self._stop_requested = False, False
         self.epoch, self.iter, self.pos = 0, 0, 0.0
         self.valid_loss, self.metrics = None, {}
-        with self._sigint_deferred():
+        with self._sigint_deferred(), distributed.sync_batchnorm(self.model):
+            self._train_model = (
+                distributed.data_parallel(self.model, self.device)
+                if distributed.is_active()
+                else self.model
+            )
             try:
                 self._call("before_fit")
                 good = self._snapshot()
@@ -464,6 +483,7 @@ class Learner:
                 self._interrupt()
             finally:
                 self._call("after_fit")
+                self._train_model = self.model
         return self
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
@@ -536,7 +556,20 @@ class Learner:
             if self._stop_requested:
                 raise KeyboardInterrupt
         w = torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
-        self.train_loss = float((torch.stack(losses).float() * w).sum() / w.sum())
+        # Over every rank's rows in a distributed fit: the same on every rank, so is
+        # what it decides (divergence, a monitor of the training loss).
+        total = distributed.all_sum(
+            torch.stack([(torch.stack(losses).float() * w).sum(), w.sum()])
+        )
+        self.train_loss = float(total[0] / total[1])
+
+    def batch_loss(self) -> float:
+        """This step's training loss; in a distributed fit, its mean over the ranks
+        (what the finder records, so every rank reads the same curve)."""
+        loss = self.loss.detach().float()
+        if distributed.is_active():
+            loss = distributed.all_sum(loss) / distributed.world_size()
+        return float(loss)
 
     # ---- recipes --------------------------------------------------------------------
 

@@ -240,7 +240,7 @@ class LRFinder(Callback):
         learn.set_hyper([self._lr] * learn.n_groups)
 
     def after_batch(self, learn: Learner) -> None:
-        value = float(learn.loss.detach())
+        value = learn.batch_loss()
         self._step += 1
         if not math.isfinite(value):
             self.diverged = True

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches
+from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches, distributed
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
 from tabular.model import TabularModel, quantile_edges, splitter
 from tabular.preprocessing import (
@@ -268,6 +268,8 @@ class TabularEstimator(NeuralEstimator):
 
     def _sparse_flags(self) -> list[bool]:
         cards = self.preprocessor_.cardinalities_
+        if not distributed.sparse_gradients_ok():  # NCCL reduces dense tensors only
+            return [False] * len(cards)
         if self.sparse_embeddings == "auto":
             # A batch touches at most batch_size rows of a table. Past a few times that,
             # a dense step mostly rewrites rows (and Adam moments) that had no gradient,

@@ -62,7 +62,8 @@ _COMMON_DOC = """
         Sparse gradients and row-wise AdamW updates (:class:`deepfit.SparseAdamW`, which
         catches a returning row up on the steps it missed) for embedding tables;
         ``"auto"`` uses them for tables with more than ``4 * batch_size`` rows, where
-        they are faster.
+        they are faster. A distributed fit on NCCL (GPUs) trains them dense: NCCL
+        reduces no sparse gradients (gloo, on CPUs, does).
     clip : bool, default=True
         Clip continuous columns (date parts and ``elapsed`` included) to their training
         range at prediction (see :class:`TabularPreprocessor`), so the network does not

@@ -1,0 +1,268 @@
+"""Data-parallel training on ``torch.distributed``, with no change to the user's ``fit``.
+
+Under ``torchrun --nproc_per_node=N script.py`` (or any launcher that sets ``RANK``,
+``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``) every estimator's ``fit`` joins the
+default process group (initialising it when the script has not: gloo on CPU, NCCL on
+CUDA, each rank on its ``LOCAL_RANK`` GPU) and trains one model:
+
+- every rank builds the same batches (the seed is rank 0's) and keeps its share of the
+  rows of each one, so ``batch_size`` is the batch over all ranks and N processes take
+  the steps one process takes;
+- ``DistributedDataParallel`` averages the gradients; batch normalisation uses the
+  statistics of the whole batch (:func:`sync_batchnorm`: torch's ``SyncBatchNorm`` runs
+  on GPUs only), so a fit on N processes follows a one-process fit step for step;
+- losses that decide something (the epoch's training loss, the finder's curve) are
+  averaged over the ranks, and every rank validates on the whole validation set, so
+  early stopping, the finder's rate and ``history_`` are the same everywhere;
+- rank 0 alone prints progress and writes files.
+
+A rank that raises ends the others: gloo reports the lost peer, and every collective
+operation has a timeout (``DEEPFIT_DIST_TIMEOUT`` seconds, default 600) for a peer that
+hangs instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = [
+    "barrier",
+    "broadcast_object",
+    "init_from_env",
+    "is_active",
+    "is_main_process",
+    "rank",
+    "shard_batches",
+    "sparse_gradients_ok",
+    "sync_batchnorm",
+    "world_size",
+]
+
+
+def is_active() -> bool:
+    """Whether a process group of more than one process is running."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    """Processes in the default group (1 outside one)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    """This process's rank (0 outside a group)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and outside a group): the process that prints and writes."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing outside a group)."""
+    if is_active():
+        dist.barrier()
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", rank()))
+
+
+def timeout() -> datetime.timedelta:
+    return datetime.timedelta(
+        seconds=float(os.environ.get("DEEPFIT_DIST_TIMEOUT", 600))
+    )
+
+
+def init_from_env(device: torch.device) -> bool:
+    """Join the launcher's process group unless the script already has: gloo for a CPU
+    ``device``, NCCL for CUDA. Returns whether training is distributed."""
+    if not dist.is_available():
+        return False
+    if dist.is_initialized():
+        return dist.get_world_size() > 1
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank())
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo", timeout=timeout()
+    )
+    return dist.get_world_size() > 1
+
+
+def sparse_gradients_ok() -> bool:
+    """Whether the backend reduces sparse gradients (gloo does, NCCL does not: sparse
+    embeddings then train with dense gradients)."""
+    return not is_active() or dist.get_backend() == "gloo"
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (``obj`` itself outside a group)."""
+    if not is_active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over the ranks (a new tensor)."""
+    t = t.detach().clone()
+    if is_active():
+        dist.all_reduce(t)
+    return t
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Rank 0's weights and buffers on every rank."""
+    if is_active():
+        for t in module.state_dict().values():
+            dist.broadcast(t, src=0)
+
+
+# ---- batches -----------------------------------------------------------------------
+
+
+def _rows(obj: Any) -> int | None:
+    """Rows of the first tensor in a (nested) batch."""
+    if isinstance(obj, torch.Tensor):
+        return len(obj) if obj.dim() else None
+    if isinstance(obj, (tuple, list)):
+        for o in obj:
+            n = _rows(o)
+            if n is not None:
+                return n
+    return None
+
+
+def _part(obj: Any, lo: int, hi: int, m: int) -> Any:
+    """Rows ``lo:hi`` of every tensor with ``m`` rows (or a multiple of ``m``: a target
+    flattened from ``(m, seq_len)`` keeps the rows of its inputs)."""
+    if isinstance(obj, torch.Tensor) and obj.dim() and len(obj) % m == 0:
+        c = len(obj) // m
+        return obj[lo * c : hi * c]
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_part(o, lo, hi, m) for o in obj)
+    return obj
+
+
+class SplitBatches:
+    """This rank's share of each batch of ``batches``: rows ``lo:hi`` of an even split
+    (batches with fewer rows than ranks are skipped, on every rank alike)."""
+
+    def __init__(self, batches: Iterable, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[Any]:
+        r, w = self.rank, self.world
+        for batch in self.batches:
+            m = _rows(batch)
+            if m is None or m < w:
+                continue
+            yield _part(batch, (r * m) // w, ((r + 1) * m) // w, m)
+
+
+def shard_batches(batches: Iterable) -> Iterable:
+    """``batches`` as this rank reads them: its own rows of every batch (all of them
+    outside a group). Batches that know how to gather only their share
+    (``TensorBatches``) do so; others are split after they are made."""
+    if not is_active():
+        return batches
+    own = getattr(batches, "shard", None)
+    if own is not None:
+        return own(rank(), world_size())
+    return SplitBatches(batches, rank(), world_size())
+
+
+# ---- batch normalisation over all ranks ----------------------------------------------
+
+
+class _SyncBatchNormMixin:
+    """Batch statistics over every rank's rows in training (two all-reduces, through
+    ``torch.distributed.nn`` so gradients flow to every rank's inputs); plain batch
+    normalisation otherwise. Mixed into a BatchNorm layer's own class, so the layer
+    (and the parameters the optimizer holds) stay the same objects."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and is_active()):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = [0, *range(2, x.dim())]
+        total = all_reduce(
+            torch.cat([x.sum(dims), x.new_tensor([x.numel() / x.shape[1]])])
+        )
+        mean, count = total[:-1] / total[-1], total[-1]
+        shape = (1, -1, *[1] * (x.dim() - 2))
+        centred = x - mean.view(shape)
+        var = all_reduce((centred * centred).sum(dims)) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = (
+                    1.0 / float(self.num_batches_tracked)
+                    if self.momentum is None
+                    else self.momentum
+                )
+                unbiased = var * count / (count - 1).clamp_min(1)
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * unbiased.detach())
+        out = centred * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)
+        return out
+
+
+_SYNC_CLASSES: dict[type, type] = {}
+
+
+@contextlib.contextmanager
+def sync_batchnorm(module: nn.Module) -> Iterator[None]:
+    """Within the block, every batch-norm layer of ``module`` normalises with the
+    statistics of all ranks' rows (outside a group: nothing changes)."""
+    if not is_active():
+        yield
+        return
+    swapped = []
+    for m in module.modules():
+        cls = type(m)
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(
+            m, _SyncBatchNormMixin
+        ):
+            if cls not in _SYNC_CLASSES:
+                _SYNC_CLASSES[cls] = type(
+                    f"Sync{cls.__name__}", (_SyncBatchNormMixin, cls), {}
+                )
+            m.__class__ = _SYNC_CLASSES[cls]
+            swapped.append((m, cls))
+    try:
+        yield
+    finally:
+        for m, cls in swapped:
+            m.__class__ = cls
+
+
+def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
+    """``module`` wrapped in ``DistributedDataParallel`` for this fit (its trainable
+    parameters as they are now: a new stage of gradual unfreezing wraps again)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        module,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        broadcast_buffers=False,  # batch norm's statistics are already the same
+        find_unused_parameters=True,  # heads or branches a batch may not reach
+    )

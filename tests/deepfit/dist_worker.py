@@ -1,0 +1,95 @@
+"""One rank of the distributed tests, run as ``python -m tests.deepfit.dist_worker CASE
+DATA OUT`` with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` set (by
+``tests/deepfit/test_distributed.py``, or by ``torchrun``); without them it is the
+one-process fit the distributed one is compared with. Each rank writes its fitted
+weights, chosen rate, history and predictions to ``OUT/rank<r>.pt``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROWS = 3000
+
+
+def adult(data: Path) -> tuple[pd.DataFrame, pd.Series]:
+    from tabular.demo import load_adult
+
+    X, y = load_adult(data / "adult")
+    return X.iloc[:ROWS], y.iloc[:ROWS]
+
+
+def ratings(data: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    names = ["user", "item", "rating", "timestamp"]
+    df = pd.read_csv(data / "movielens-100k" / "u1.base", sep="\t", names=names)
+    df = df.iloc[: 4 * ROWS]
+    return df[["user", "item"]], df["rating"].to_numpy(np.float32)
+
+
+def fit(case: str, data: Path):
+    """``(estimator, X)`` fitted for ``case``; regularisation that draws random numbers
+    (dropout, unknown-token replacement) is off, so that a 2-process fit can equal a
+    one-process fit."""
+    if case in ("tabular", "finder"):
+        from tabular import TabularClassifier
+
+        X, y = adult(data)
+        est = TabularClassifier(
+            epochs=3 if case == "tabular" else 1,
+            # The finder's rate is the same on every rank; it may differ from one
+            # process's, whose curve ends (where the loss blows up) on other noise.
+            lr=1e-2 if case == "tabular" else None,
+            batch_size=256,
+            dropout=0.0,
+            embed_dropout=0.0,
+            unknown_rate=0.0,
+            random_state=0,
+            verbose=0,
+        )
+        return est.fit(X, y), X
+    if case == "collab":
+        from collab import CollabRegressor
+
+        X, y = ratings(data)
+        est = CollabRegressor(
+            n_factors=16, epochs=3, lr=1e-2, batch_size=1024, random_state=0, verbose=0
+        )
+        return est.fit(X, y), X
+    if case == "fail":  # rank 1 gets bad input: every rank must exit, none hang
+        from tabular import TabularClassifier
+
+        X, y = adult(data)
+        if int(os.environ.get("RANK", 0)) == 1:
+            y = y.astype(float).where(np.arange(len(y)) != 5)  # a missing label
+        return TabularClassifier(epochs=2, lr=1e-2, verbose=0).fit(X, y), X
+    raise ValueError(f"unknown case {case!r}")
+
+
+def main() -> None:
+    case, data, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    torch.set_num_threads(1)
+    est, X = fit(case, data)
+    rank = int(os.environ.get("RANK", 0))
+    torch.save(
+        {
+            "state": {k: v.clone() for k, v in est.module_.state_dict().items()},
+            "lr": est.lr_,
+            "sweep": getattr(getattr(est, "lr_find_", None), "raw_losses", None),
+            "history": est.history_.drop(columns="time", errors="ignore").to_dict(),
+            "pred": (
+                est.predict_proba(X)
+                if hasattr(est, "predict_proba")
+                else est.predict(X)
+            ),
+        },
+        out / f"rank{rank}.pt",
+    )
+
+
+if __name__ == "__main__":
+    main()
