@@ -18,7 +18,24 @@ CUDA, each rank on its ``LOCAL_RANK`` GPU) and trains one model:
 
 A rank that raises ends the others: gloo reports the lost peer, and every collective
 operation has a timeout (``DEEPFIT_DIST_TIMEOUT`` seconds, default 600) for a peer that
-hangs instead.
+hangs instead. Validation and prediction run whole on every rank (each gets the same
+answer); image files are decoded whole on every rank, which keeps its share.
+
+Recipes (the script is the same in each: it builds ``X, y`` and calls ``est.fit(X, y)``):
+
+- one machine, N processes: ``torchrun --nproc_per_node=N train.py``; on CPUs give each
+  process its share of the cores (``OMP_NUM_THREADS``);
+- several machines: on each, ``torchrun --nnodes=M --nproc_per_node=N
+  --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 --rdzv_id=JOB train.py`` (torchrun's
+  rendezvous, elastic restarts with ``--max_restarts``);
+- Ray Train: ``TorchTrainer(train_func, scaling_config=ScalingConfig(num_workers=N))``
+  where ``train_func`` is the script's body: Ray starts the process group, which ``fit``
+  joins;
+- Spark: ``TorchDistributor(num_processes=N, local_mode=False).run(train_func)``, which
+  sets the same environment variables as torchrun.
+
+In the script, :func:`is_main_process` guards what one process should do (save the
+model, print a score) and :func:`barrier` waits for the others.
 """
 
 from __future__ import annotations
@@ -26,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -199,7 +217,9 @@ class _SyncBatchNormMixin:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and is_active()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
+        with warnings.catch_warnings():  # its successor is private; this one works
+            warnings.simplefilter("ignore", FutureWarning)
+            from torch.distributed.nn.functional import all_reduce
 
         dims = [0, *range(2, x.dim())]
         total = all_reduce(
@@ -255,6 +275,19 @@ def sync_batchnorm(module: nn.Module) -> Iterator[None]:
             m.__class__ = cls
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence what ``DistributedDataParallel`` and the autograd-aware all-reduce say on
+    every fit and is no news here."""
+    if not is_active():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*distributed.nn.functional")
+        warnings.filterwarnings("ignore", message="Grad strides do not match")
+        yield
+
+
 def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
     """``module`` wrapped in ``DistributedDataParallel`` for this fit (its trainable
     parameters as they are now: a new stage of gradual unfreezing wraps again)."""
@@ -264,5 +297,7 @@ def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
         module,
         device_ids=[device.index] if device.type == "cuda" else None,
         broadcast_buffers=False,  # batch norm's statistics are already the same
-        find_unused_parameters=True,  # heads or branches a batch may not reach
+        # Every trainable parameter of deepfit's models gets a gradient at every step
+        # (checked for each estimator); frozen ones are left out when DDP wraps.
+        find_unused_parameters=False,
     )

@@ -458,7 +458,11 @@ class Learner:
         self.interrupted, self._stop_requested = False, False
         self.epoch, self.iter, self.pos = 0, 0, 0.0
         self.valid_loss, self.metrics = None, {}
-        with self._sigint_deferred(), distributed.sync_batchnorm(self.model):
+        with (
+            self._sigint_deferred(),
+            distributed.sync_batchnorm(self.model),
+            distributed.quiet(),
+        ):
             self._train_model = (
                 distributed.data_parallel(self.model, self.device)
                 if distributed.is_active()

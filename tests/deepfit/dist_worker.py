@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 ROWS = 3000
+DEVICE = os.environ.get("DEEPFIT_TEST_DEVICE", "cpu")  # "cuda": NCCL, a GPU per rank
 
 
 def adult(data: Path) -> tuple[pd.DataFrame, pd.Series]:
@@ -50,6 +51,7 @@ def fit(case: str, data: Path):
             unknown_rate=0.0,
             random_state=0,
             verbose=0,
+            device=DEVICE,
         )
         return est.fit(X, y), X
     if case == "collab":
@@ -57,7 +59,13 @@ def fit(case: str, data: Path):
 
         X, y = ratings(data)
         est = CollabRegressor(
-            n_factors=16, epochs=3, lr=1e-2, batch_size=1024, random_state=0, verbose=0
+            n_factors=16,
+            epochs=3,
+            lr=1e-2,
+            batch_size=1024,
+            random_state=0,
+            verbose=0,
+            device=DEVICE,
         )
         return est.fit(X, y), X
     if case == "fail":  # rank 1 gets bad input: every rank must exit, none hang
@@ -66,7 +74,8 @@ def fit(case: str, data: Path):
         X, y = adult(data)
         if int(os.environ.get("RANK", 0)) == 1:
             y = y.astype(float).where(np.arange(len(y)) != 5)  # a missing label
-        return TabularClassifier(epochs=2, lr=1e-2, verbose=0).fit(X, y), X
+        est = TabularClassifier(epochs=2, lr=1e-2, verbose=0, device=DEVICE)
+        return est.fit(X, y), X
     raise ValueError(f"unknown case {case!r}")
 
 
@@ -77,7 +86,7 @@ def main() -> None:
     rank = int(os.environ.get("RANK", 0))
     torch.save(
         {
-            "state": {k: v.clone() for k, v in est.module_.state_dict().items()},
+            "state": {k: v.cpu() for k, v in est.module_.state_dict().items()},
             "lr": est.lr_,
             "sweep": getattr(getattr(est, "lr_find_", None), "raw_losses", None),
             "history": est.history_.drop(columns="time", errors="ignore").to_dict(),

@@ -23,7 +23,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(case: str, data: Path, out: Path, world: int = 2, timeout: float = 240):
+def launch(
+    case: str,
+    data: Path,
+    out: Path,
+    world: int = 2,
+    timeout: float = 240,
+    device: str = "cpu",
+):
     """Run ``world`` ranks of ``case``; their return codes and standard errors."""
     port = free_port()
     procs = []
@@ -36,6 +43,7 @@ def launch(case: str, data: Path, out: Path, world: int = 2, timeout: float = 24
             "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": str(port),
             "DEEPFIT_DIST_TIMEOUT": "60",
+            "DEEPFIT_TEST_DEVICE": device,
             "OMP_NUM_THREADS": "1",
             "PYTHONPATH": str(ROOT),
         }
@@ -120,3 +128,16 @@ def test_a_rank_that_raises_ends_every_rank(data_dir, tmp_path):
     (code0, _), (code1, err1) = results
     assert code1 != 0 and "missing" in err1  # the bad input, named
     assert code0 != 0, "rank 0 should fail when its peer is gone, not hang"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", ["tabular", "collab"])
+def test_two_gpus_on_nccl(case, data_dir, tmp_path):
+    """The CUDA path: NCCL, one GPU per rank, sparse embeddings trained dense."""
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 CUDA devices (NCCL takes one GPU per rank)")
+    for code, err in launch(case, data_dir, tmp_path, device="cuda"):
+        assert code == 0, err[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    for k in r0["state"]:
+        assert torch.equal(r0["state"][k], r1["state"][k]), k
