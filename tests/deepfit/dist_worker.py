@@ -1,8 +1,9 @@
 """One rank of the distributed tests, run as ``python -m tests.deepfit.dist_worker CASE
-DATA OUT`` with ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` set (by
-``tests/deepfit/test_distributed.py``, or by ``torchrun``); without them it is the
-one-process fit the distributed one is compared with. Each rank writes its fitted
-weights, chosen rate, history and predictions to ``OUT/rank<r>.pt``."""
+DATA OUT`` (``DATA`` is ``-`` for generated data) with ``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR`` and ``MASTER_PORT`` set (by ``tests/deepfit/test_distributed.py``, or by
+``torchrun``); without them it is the one-process fit the distributed one is compared
+with. Each rank writes its fitted weights, chosen rate, history and predictions to
+``OUT/rank<r>.pt``."""
 
 from __future__ import annotations
 
@@ -18,17 +19,27 @@ ROWS = 3000
 DEVICE = os.environ.get("DEEPFIT_TEST_DEVICE", "cpu")  # "cuda": NCCL, a GPU per rank
 
 
-def adult(data: Path) -> tuple[pd.DataFrame, pd.Series]:
-    from tabular.demo import load_adult
+def adult(data: Path | None) -> tuple[pd.DataFrame, pd.Series]:
+    """Adult's first rows, or (without the real data) the demo's generated stand-in."""
+    from tabular.demo import load_adult, make_adult_like
 
+    if data is None:
+        X, y = make_adult_like(ROWS)
+        return X, pd.Series(y)
     X, y = load_adult(data / "adult")
     return X.iloc[:ROWS], y.iloc[:ROWS]
 
 
-def ratings(data: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    names = ["user", "item", "rating", "timestamp"]
-    df = pd.read_csv(data / "movielens-100k" / "u1.base", sep="\t", names=names)
-    df = df.iloc[: 4 * ROWS]
+def ratings(data: Path | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """ML-100K u1's first ratings, or the demo's generated low-rank ones."""
+    if data is None:
+        from collab.demo import _generated
+
+        df = _generated()[0]
+    else:
+        names = ["user", "item", "rating", "timestamp"]
+        df = pd.read_csv(data / "movielens-100k" / "u1.base", sep="\t", names=names)
+        df = df.iloc[: 4 * ROWS]
     return df[["user", "item"]], df["rating"].to_numpy(np.float32)
 
 
@@ -80,7 +91,8 @@ def fit(case: str, data: Path):
 
 
 def main() -> None:
-    case, data, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    case, out = sys.argv[1], Path(sys.argv[3])
+    data = None if sys.argv[2] == "-" else Path(sys.argv[2])
     torch.set_num_threads(1)
     est, X = fit(case, data)
     rank = int(os.environ.get("RANK", 0))
