@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import inspect
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -293,10 +294,18 @@ def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
     parameters as they are now: a new stage of gradual unfreezing wraps again)."""
     from torch.nn.parallel import DistributedDataParallel
 
+    # No buffer broadcast before each forward: batch norm's statistics are already the
+    # same on every rank (torch 2.14 renamed the flag).
+    params = inspect.signature(DistributedDataParallel).parameters
+    no_sync = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in params
+        else {"broadcast_buffers": False}
+    )
     return DistributedDataParallel(
         module,
         device_ids=[device.index] if device.type == "cuda" else None,
-        broadcast_buffers=False,  # batch norm's statistics are already the same
+        **no_sync,
         # Every trainable parameter of deepfit's models gets a gradient at every step
         # (checked for each estimator); frozen ones are left out when DDP wraps.
         find_unused_parameters=False,
