@@ -34,6 +34,7 @@ __all__ = [
     "cross_entropy",
     "label_accuracy",
     "mse",
+    "per_member",
     "weighted_mean",
 ]
 
@@ -71,6 +72,22 @@ def mse(
     return weighted_mean((pred.float() - y).pow(2).mean(1), w)
 
 
+def per_member(loss: Any) -> Any:
+    """``loss`` over every member of a batch ensemble's ``(N, k, out)`` output, as if
+    each member trained alone (their mean); an ``(N, out)`` output as it is."""
+
+    def member_loss(
+        pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if pred.dim() == 3:
+            k = pred.shape[1]
+            pred, y = pred.flatten(0, 1), y.repeat_interleave(k, dim=0)
+            w = None if w is None else w.repeat_interleave(k, dim=0)
+        return loss(pred, y, w)
+
+    return member_loss
+
+
 def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
     return float((pred.argmax(1) == y).float().mean())
 
@@ -99,6 +116,7 @@ class TabularEstimator(NeuralEstimator):
         "clip": [Boolean()],
         "cont_bins": [Interval(numbers.Integral, 0, None)],
         "cont_dim": [Interval(numbers.Integral, 1, None)],
+        "n_members": [Interval(numbers.Integral, 1, None)],
     }
 
     # ---- data ---------------------------------------------------------------------------
@@ -291,7 +309,13 @@ class TabularEstimator(NeuralEstimator):
             sparse=self._sparse_flags(),
             cont_edges=self.cont_edges_,
             cont_dim=self.cont_dim,
+            n_members=self.n_members,
+            combine=self._combine(),
         )
+
+    def _combine(self) -> str:
+        """How the members of a batch ensemble combine (see ``TabularModel``)."""
+        return "mean"
 
     def _model_y_range(self) -> Any:
         return None

@@ -25,6 +25,7 @@ from tabular.base import (
     cross_entropy,
     label_accuracy,
     mse,
+    per_member,
 )
 
 __all__ = ["TabularClassifier", "TabularRegressor"]
@@ -74,6 +75,11 @@ _COMMON_DOC = """
         besides the value itself; 0 turns it off.
     cont_dim : int, default=8
         Width of each continuous column's piecewise-linear embedding.
+    n_members : int, default=1
+        Members of a batch ensemble (TabM-mini, Gorishniy et al. 2025): the MLP runs
+        once per member on each row, each member with its own input adapter and head
+        and its own loss; predictions average the members' (probabilities for a
+        classifier). Costs about ``n_members`` times the MLP's compute.
     epochs : int, default=50
         The most epochs of the one-cycle schedule; early stopping usually ends sooner.
     early_stopping : bool or int, default=10
@@ -149,6 +155,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         clip: bool = True,
         cont_bins: int = 16,
         cont_dim: int = 8,
+        n_members: int = 1,
         class_weight: str | dict | None = None,
         *,
         epochs: int = 50,
@@ -192,6 +199,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         self.clip = clip
         self.cont_bins = cont_bins
         self.cont_dim = cont_dim
+        self.n_members = n_members
         self.class_weight = class_weight
 
     def fit(
@@ -290,8 +298,11 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
             pw = self.pos_weight_
             if pw is not None:
                 pw = torch.as_tensor(pw, dtype=torch.float32)
-            return partial(bce, pos_weight=pw)
-        return cross_entropy
+            return per_member(partial(bce, pos_weight=pw))
+        return per_member(cross_entropy)
+
+    def _combine(self) -> str:
+        return "sigmoid" if self.multilabel_ else "softmax"
 
     def _metrics(self) -> dict[str, Any]:
         return {"accuracy": label_accuracy if self.multilabel_ else accuracy}
@@ -382,6 +393,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         clip: bool = True,
         cont_bins: int = 16,
         cont_dim: int = 8,
+        n_members: int = 1,
         y_range: tuple[Any, Any] | None = None,
         log_target: bool | str = "auto",
         *,
@@ -426,6 +438,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         self.clip = clip
         self.cont_bins = cont_bins
         self.cont_dim = cont_dim
+        self.n_members = n_members
         self.y_range = y_range
         self.log_target = log_target
 
@@ -531,7 +544,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         return len(self.y_mean_)
 
     def _loss_func(self) -> Any:
-        return mse
+        return per_member(mse)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``(n,)`` (or ``(n, n_targets)`` when fitted on several)."""

@@ -14,12 +14,53 @@ from torch import nn
 from deepfit.layers import mlp_blocks
 
 __all__ = [
+    "MemberHeads",
     "PiecewiseLinearEmbedding",
     "SigmoidRangeVec",
     "TabularModel",
     "quantile_edges",
     "splitter",
 ]
+
+
+class MemberHeads(nn.Module):
+    """The members of a batch ensemble: a multiplicative adapter per member on the
+    MLP's input (random signs, as TabM-mini: Gorishniy et al., ICLR 2025) and a linear
+    head per member on its output; the MLP between them is shared.
+
+    Shape:
+        - ``adapt``: ``(N, d_in)`` -> ``(N * k, d_in)``, member-major within each row
+        - ``forward``: ``(N * k, d)`` -> ``(N, k, out)``
+    """
+
+    def __init__(self, k: int, d_in: int, d: int, out: int) -> None:
+        super().__init__()
+        self.k = k
+        signs = torch.randint(0, 2, (k, d_in)).float() * 2 - 1
+        self.adapter = nn.Parameter(signs)
+        bound = 1 / math.sqrt(d)  # nn.Linear's initialisation, per member
+        self.weight = nn.Parameter(torch.empty(k, d, out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(k, out).uniform_(-bound, bound))
+
+    def adapt(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.unsqueeze(1) * self.adapter).flatten(0, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = h.view(-1, self.k, h.shape[-1])
+        return torch.einsum("nkd,kdo->nko", h, self.weight) + self.bias
+
+
+def combine_members(out: torch.Tensor, how: str) -> torch.Tensor:
+    """``(N, k, out)`` member outputs as one ``(N, out)`` output of the same kind:
+    logits of the mean probability (``"softmax"``, ``"sigmoid"``) or the mean
+    (``"mean"``)."""
+    k = out.shape[1]
+    if how == "softmax":
+        return torch.logsumexp(torch.log_softmax(out, -1), dim=1) - math.log(k)
+    if how == "sigmoid":
+        p = torch.sigmoid(out).mean(1).clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+    return out.mean(1)
 
 
 class SigmoidRangeVec(nn.Module):
@@ -159,12 +200,21 @@ class TabularModel(nn.Module):
         :class:`PiecewiseLinearEmbedding` of width ``cont_dim``, besides its batchnormed
         value.
     cont_dim : int, default=8
+    n_members : int, default=1
+        Members of a batch ensemble (:class:`MemberHeads`): each row goes through the
+        shared MLP once per member, each member with its own input adapter and head.
+    combine : {"softmax", "sigmoid", "mean"}, default="mean"
+        How members' outputs become one in evaluation (see :func:`combine_members`):
+        the mean probability for a softmax or sigmoid output, else the mean.
 
     Shape:
         - x_cat: ``(N, n_cat)`` int64 codes
         - x_cont: ``(N, n_cont)`` float32
-        - Output: ``(N, out_sz)``
+        - Output: ``(N, out_sz)``; in training with ``n_members > 1``,
+          ``(N, n_members, out_sz)``, each member's output, for a loss per member
     """
+
+    combine = "mean"  # models pickled before batch ensembles have no members
 
     def __init__(
         self,
@@ -180,8 +230,15 @@ class TabularModel(nn.Module):
         sparse: bool | Sequence[bool] = False,
         cont_edges: Sequence[np.ndarray] | None = None,
         cont_dim: int = 8,
+        n_members: int = 1,
+        combine: str = "mean",
     ) -> None:
         super().__init__()
+        if combine not in ("softmax", "sigmoid", "mean"):
+            raise ValueError(
+                f"combine must be softmax, sigmoid or mean, got {combine!r}"
+            )
+        self.combine = combine
         sparse_flags = (
             [bool(sparse)] * len(emb_szs)
             if isinstance(sparse, bool)
@@ -206,7 +263,10 @@ class TabularModel(nn.Module):
             n_in += n_cont * cont_dim
         self.layers = mlp_blocks(n_in, tuple(layers), ps, bn=use_bn)
         last = layers[-1] if len(layers) else n_in
-        head: list[nn.Module] = [nn.Linear(last, out_sz)]
+        self.members = (
+            MemberHeads(int(n_members), n_in, last, out_sz) if n_members > 1 else None
+        )
+        head: list[nn.Module] = [] if self.members else [nn.Linear(last, out_sz)]
         if y_range is not None:
             low, high = (
                 torch.as_tensor(v, dtype=torch.float32).expand(out_sz) for v in y_range
@@ -239,7 +299,11 @@ class TabularModel(nn.Module):
             if self.cont_embed is not None:
                 parts.append(self.cont_embed(x_cont))
         x = torch.cat(parts, dim=1)  # (N, n_emb + n_cont [+ n_cont * cont_dim])
-        return self.head(self.layers(x))
+        members = getattr(self, "members", None)
+        if members is None:
+            return self.head(self.layers(x))
+        out = self.head(members(self.layers(members.adapt(x))))
+        return out if self.training else combine_members(out, self.combine)
 
     def extra_repr(self) -> str:
         return f"n_emb={self.n_emb}, n_cont={self.n_cont}, unknown_p={self.unknown_p}"
@@ -251,4 +315,7 @@ def splitter(model: TabularModel) -> list[list[nn.Module]]:
     inputs = [model.embeds, model.bn_cont]
     if model.cont_embed is not None:
         inputs.append(model.cont_embed)
-    return [inputs, [model.layers, model.head]]
+    rest = [model.layers, model.head]
+    if getattr(model, "members", None) is not None:
+        rest.append(model.members)
+    return [inputs, rest]

@@ -448,3 +448,19 @@ def test_cuda_fit_with_sparse_tables_and_amp_predicts_on_cpu_after_pickle():
     np.testing.assert_allclose(
         back.predict_proba(X), clf.predict_proba(X), rtol=1e-2, atol=1e-2
     )
+
+
+def test_batch_ensemble_fits_reproducibly_pickles_and_predicts_one_row():
+    X, y = make_data(600)
+    params = {**FAST, "n_members": 4}
+    a = TabularClassifier(**params).fit(X, y)
+    b = TabularClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    loaded = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(loaded.predict_proba(X), a.predict_proba(X))
+    np.testing.assert_allclose(
+        a.predict_proba(X.iloc[:1]), a.predict_proba(X)[:1], rtol=1e-5, atol=1e-6
+    )
+    assert a.score(X, y) > 0.85
+    reg = TabularRegressor(**params).fit(X, X["x"] * 2.0)
+    assert reg.predict(X).shape == (len(X),)
