@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import TransformerMixin
 from sklearn.utils import TransformerTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
@@ -22,6 +23,7 @@ from tabular.model import TabularModel, quantile_edges, splitter
 from tabular.preprocessing import (
     TabularPreprocessor,
     embedding_width,
+    is_frame,
     to_frame,
     unique_names,
 )
@@ -96,7 +98,7 @@ def label_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
     return float(((pred > 0).float() == y).float().mean())
 
 
-class TabularEstimator(NeuralEstimator):
+class TabularEstimator(TransformerMixin, NeuralEstimator):
     """What the tabular estimators share (not used directly): parameters, the
     DataFrame to batches, the network, prediction and ``transform``."""
 
@@ -127,7 +129,7 @@ class TabularEstimator(NeuralEstimator):
         ``validate_data`` keeps ``feature_names_in_`` and ``n_features_in_`` and warns on
         a frame after a fit on an array, or the other way round."""
         df = to_frame(X)
-        frame = isinstance(X, pd.DataFrame)
+        frame = is_frame(X)  # pandas, polars, pyarrow: named columns
         if fitting:
             self._fitted_on_frame = frame
             validate_data(self, df if frame else X, skip_check_array=True)

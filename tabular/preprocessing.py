@@ -24,7 +24,10 @@ from tabular.dates import DATE_PARTS, date_parts, to_datetime
 __all__ = [
     "DATE_PARTS",
     "TabularPreprocessor",
+    "as_pandas",
     "embedding_width",
+    "holds_strings",
+    "is_frame",
     "to_frame",
     "unique_names",
 ]
@@ -44,10 +47,15 @@ def embedding_width(cardinality: int) -> int:
 
 
 def to_frame(X: Any, cat_features: Sequence[Any] | None = None) -> pd.DataFrame:
-    """``X`` as a DataFrame: DataFrames pass through; 2-D arrays and lists get columns
-    ``x0, x1, ...``. Raises on 1-D, 3-D or empty input."""
+    """``X`` as a DataFrame: pandas DataFrames pass through; polars DataFrames, pyarrow
+    Tables and other frames with the dataframe interchange protocol become pandas ones
+    with their column names (Arrow-backed columns, so no copy of numeric data); 2-D
+    arrays and lists get columns ``x0, x1, ...``. Raises on 1-D, 3-D or empty input."""
     if isinstance(X, pd.DataFrame):
         return X
+    frame = as_pandas(X)
+    if frame is not None:
+        return frame
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise TypeError(
             "sparse input is not supported: pass a dense array or a DataFrame "
@@ -68,6 +76,39 @@ def to_frame(X: Any, cat_features: Sequence[Any] | None = None) -> pd.DataFrame:
     if np.iscomplexobj(arr):
         raise ValueError("Complex data not supported")
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])], copy=False)
+
+
+def is_frame(X: Any) -> bool:
+    """A table with column names: pandas, polars, pyarrow or an interchange frame."""
+    return (
+        isinstance(X, (pd.DataFrame, pa.Table))
+        or type(X).__module__.split(".")[0] == "polars"
+        or (hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray))
+    )
+
+
+def as_pandas(X: Any) -> pd.DataFrame | None:
+    """A polars DataFrame, a pyarrow Table or another interchange-protocol frame as a
+    pandas DataFrame with Arrow-backed columns; ``None`` for anything else."""
+    if isinstance(X, pa.Table):
+        return X.to_pandas(types_mapper=pd.ArrowDtype)
+    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_arrow"):
+        return X.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
+    if hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray):
+        return pd.api.interchange.from_dataframe(X)
+    return None
+
+
+def holds_strings(s: pd.Series) -> bool:
+    """Whether an object column holds strings (say a ColumnTransformer's numpy output
+    with passed-through text columns): it is then categorical, not continuous."""
+    if isinstance(s.dtype, pd.StringDtype):  # pandas reads an object array's strings so
+        return True
+    return s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in (
+        "string",
+        "mixed",
+        "bytes",
+    )
 
 
 def _kind(dtype: Any) -> str:
@@ -345,14 +386,16 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if both:
             raise ValueError(f"columns in both cat_features and cont_features: {both}")
         self.cat_features_, self.cont_features_, self.date_features_ = [], [], []
-        # An array is all continuous unless cat_features names columns: its dtype (often
-        # object for mixed arrays) says nothing about the columns.
-        by_dtype = isinstance(X, pd.DataFrame)
+        # An array's columns are continuous unless cat_features names them or they hold
+        # strings (an object array: a ColumnTransformer's output with text passed through).
+        by_dtype = is_frame(X)
         for col in df.columns:
             if col in cats:
                 kind = "cat"
-            elif col in conts or not by_dtype:
+            elif col in conts:
                 kind = "cont"
+            elif not by_dtype:
+                kind = "cat" if holds_strings(df[col]) else "cont"
             else:
                 kind = _kind(df[col].dtype)
             if kind == "?":
