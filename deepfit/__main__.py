@@ -81,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="deepfit", description=__doc__.splitlines()[0]
     )
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("deepfit")
+    except PackageNotFoundError:  # run from a checkout without installing
+        from deepfit import __version__ as installed
+    parser.add_argument("--version", action="version", version=f"deepfit {installed}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="a quick tour: the engine, then each domain")
     p_demo.add_argument(
