@@ -181,7 +181,9 @@ def check_readable(paths: Sequence[str], decode: bool = True) -> None:
 
 def _array_to_tensor(X: Any) -> torch.Tensor:
     """``(N, H, W[, C])`` images (C in 1..4; uint8 0-255, other integers in 0-255, or
-    float in [0, 1]) as an ``(N, 3, H, W)`` tensor: uint8, or float32 for float input."""
+    float in [0, 1]) as an ``(N, 3, H, W)`` tensor: uint8, or float32 for float input.
+    A 3-D array whose last side is 3 or 4 is refused as ambiguous (one colour image, or
+    grey images that narrow?)."""
     if isinstance(X, torch.Tensor):
         t = X.detach().cpu()
     else:
@@ -191,6 +193,12 @@ def _array_to_tensor(X: Any) -> torch.Tensor:
         # a copy where the strides are negative or odd (a flipped view, say)
         t = torch.from_numpy(np.ascontiguousarray(a))
     if t.dim() == 3:
+        if t.shape[-1] in (3, 4):
+            raise ValueError(
+                f"X has shape {tuple(t.shape)}: one {t.shape[-1]}-channel image, or "
+                f"{t.shape[0]} grey images {t.shape[-1]} pixels wide? Pass X[None] for "
+                "one image, X[..., None] for grey images"
+            )
         t = t.unsqueeze(-1)
     if t.dim() != 4 or t.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(

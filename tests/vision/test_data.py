@@ -143,11 +143,24 @@ def test_integer_arrays_in_byte_range_are_accepted_others_rejected():
     with pytest.raises(ValueError, match="0-255"):
         _array_to_tensor(np.full((1, 2, 2), 300, dtype=np.int64))
     # uint16 in range (torch has no uint16 ops) and a flipped view (negative strides)
-    X = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4)
+    X = np.arange(2 * 3 * 5, dtype=np.uint16).reshape(2, 3, 5)
     assert _array_to_tensor(X)[:, 0].tolist() == X.tolist()
     assert _array_to_tensor(X[:, ::-1])[:, 0].tolist() == X[:, ::-1].tolist()
     with pytest.raises(ValueError, match=r"0-255.*uint16"):
         _array_to_tensor(X * 300)
+
+
+def test_one_colour_image_is_not_read_as_many_grey_ones():
+    img = np.zeros((28, 28, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"\(28, 28, 3\).*X\[None\]"):
+        _array_to_tensor(img)
+    assert _array_to_tensor(img[None]).shape == (1, 3, 28, 28)
+    assert _array_to_tensor(np.zeros((5, 8, 3), np.uint8)[..., None]).shape == (
+        5,
+        3,
+        8,
+        3,
+    )
 
 
 def test_alpha_channels_of_arrays_composite_over_white():
