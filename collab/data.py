@@ -20,6 +20,8 @@ import torch
 from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 
+from deepfit.data import as_pandas
+
 __all__ = [
     "AttributeCodes",
     "InteractionRows",
@@ -34,12 +36,21 @@ __all__ = [
 def _as_frame(X: Any) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X
-    if isinstance(X, (pd.Series, str, bytes)) or np.ndim(X) != 2:
+    frame = as_pandas(X)  # polars, pyarrow: their column names kept
+    if frame is not None:
+        return frame
+    if hasattr(X, "toarray"):
+        raise TypeError(
+            "sparse input is not supported: X holds user and item ids, pass them as a "
+            "DataFrame or a dense 2-D array"
+        )
+    arr = None if isinstance(X, (pd.Series, str, bytes)) else np.asarray(X)
+    if arr is None or arr.ndim != 2:
         raise ValueError(
             "X must be a DataFrame (or a 2-D array) holding the user and item id columns, "
             f"got {type(X).__name__}"
         )
-    return pd.DataFrame(X)
+    return pd.DataFrame(arr)
 
 
 def id_column(X: Any, col: Hashable, role: str) -> pd.Series:

@@ -27,6 +27,7 @@ from collab.data import (
 from collab.model import EmbeddingDotBias, EmbeddingNN, splitter
 from deepfit import FitData, NeuralEstimator, TensorBatches
 from deepfit.callbacks import Callback
+from deepfit.data import check_sample_weight
 from deepfit.params import Boolean, InstanceOf, Interval, Options, Satisfies, SequenceOf
 from deepfit.schedules import Schedule
 
@@ -35,6 +36,15 @@ __all__ = ["CollabRegressor"]
 _MODELS = ("dot", "nn")
 # Beyond this many training pairs the implicit terms dominate the cost of a batch.
 _IMPLICIT_WARN_PAIRS = 2_000_000
+
+
+def weighted_mse(
+    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The mean squared error, weighted by ``w`` when given."""
+    if w is None:
+        return nn.functional.mse_loss(pred, y)
+    return ((pred - y).pow(2) * w).sum() / w.sum().clamp_min(1e-12)
 
 
 def _rmse(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -250,7 +260,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
 
     # ---- fitting --------------------------------------------------------------------
 
-    def _fit_data(self, X, y, eval_set, reset, **kwargs) -> FitData:
+    def _fit_data(self, X, y, eval_set, reset, sample_weight=None) -> FitData:
         # Everything is checked before any fitted attribute changes, so a bad call leaves
         # a fitted estimator as it was.
         users, items = self._ids(X)
@@ -259,6 +269,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         if len(users) == 1:
             raise ValueError("need at least 2 ratings to fit, got n_samples=1")
         ratings = check_ratings(y, len(users))
+        weights = check_sample_weight(sample_weight, len(users))
         if eval_set is not None:
             vu, vi = self._ids(eval_set[0])
             vy = check_ratings(eval_set[1], len(vu))
@@ -286,7 +297,12 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
 
         if reset:
             self.users_, self.items_ = vocabs
-            self.global_mean_ = float(ratings[train_idx].mean())
+            self.global_mean_ = float(
+                np.average(
+                    ratings[train_idx],
+                    weights=None if weights is None else weights[train_idx],
+                )
+            )
             self.y_range_ = self._resolve_y_range(ratings[train_idx])
             self.n_features_in_ = 2
         self._update_seen(u, i, reset)
@@ -301,9 +317,11 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         if not reset and self.implicit:
             self.module_.set_rated(*self._rated())
         device = self._device()
+        w = None if weights is None else torch.from_numpy(weights[train_idx]).float()
         train = TensorBatches(
             (torch.from_numpy(u), torch.from_numpy(i)),
             torch.from_numpy(ratings[train_idx]),
+            w,
             batch_size=self.batch_size,
             shuffle=True,
             # A one-row batch breaks BatchNorm in training mode.
@@ -380,7 +398,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         return EmbeddingDotBias(n_u, n_i, self.n_factors, **common)
 
     def _loss_func(self):
-        return nn.functional.mse_loss
+        return weighted_mse
 
     def _metrics(self) -> dict[str, Any]:
         return {"rmse": _rmse}
@@ -397,7 +415,13 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
                 decays[id(imp.weight)] = float(self.implicit_decay)
         return partial(_adamw_decays, decays=decays, default=float(self.weight_decay))
 
-    def fit(self, X: Any, y: Any = None, eval_set: tuple[Any, Any] | None = None):
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
+        sample_weight: Any = None,
+    ):
         """Fit on the ratings ``y`` of the user-item pairs in ``X``.
 
         Parameters
@@ -408,12 +432,14 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             The ratings.
         eval_set : (X_valid, y_valid), optional
             Validation ratings; pairs with an id absent from ``X`` are left out.
+        sample_weight : array-like of shape (n_rows,), optional
+            Weights of the ratings in the loss (and in ``global_mean_``).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, eval_set=eval_set)
+        return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
     # ---- prediction -----------------------------------------------------------------
 

@@ -15,10 +15,20 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import torch
 from sklearn.utils.multiclass import type_of_target
 
-__all__ = ["TensorBatches", "check_class_labels", "to_device", "train_valid_split"]
+__all__ = [
+    "TensorBatches",
+    "as_pandas",
+    "check_class_labels",
+    "check_sample_weight",
+    "is_frame",
+    "to_device",
+    "train_valid_split",
+]
 
 Tensors = torch.Tensor | Sequence[torch.Tensor]
 
@@ -49,6 +59,42 @@ def check_class_labels(y: Any, regressor: str = "a regressor") -> None:
             f"Unknown label type: {kind} (y holds non-integer numbers; use {regressor} "
             "for regression)"
         )
+
+
+def is_frame(X: Any) -> bool:
+    """A table with column names: pandas, polars, pyarrow or an interchange frame."""
+    return (
+        isinstance(X, (pd.DataFrame, pa.Table))
+        or type(X).__module__.split(".")[0] == "polars"
+        or (hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray))
+    )
+
+
+def as_pandas(X: Any) -> pd.DataFrame | None:
+    """A polars DataFrame, a pyarrow Table or another interchange-protocol frame as a
+    pandas DataFrame with Arrow-backed columns; ``None`` for anything else."""
+    if isinstance(X, pa.Table):
+        return X.to_pandas(types_mapper=pd.ArrowDtype)
+    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_arrow"):
+        return X.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
+    if hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray):
+        return pd.api.interchange.from_dataframe(X)
+    return None
+
+
+def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """``sample_weight`` as float64 of shape ``(n,)`` (``None`` stays ``None``); a clear
+    error for another shape, a NaN, a negative weight or all zeros."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(
+            f"sample_weight has shape {w.shape}, expected ({n},) to match X"
+        )
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample_weight must be finite, non-negative and not all zero")
+    return w
 
 
 def to_device(obj: Any, device: torch.device, non_blocking: bool = False) -> Any:

@@ -18,12 +18,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches, distributed
+from deepfit.data import check_sample_weight, is_frame
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
 from tabular.model import TabularModel, quantile_edges, splitter
 from tabular.preprocessing import (
     TabularPreprocessor,
     embedding_width,
-    is_frame,
     to_frame,
     unique_names,
 )
@@ -242,17 +242,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         return FitData(train, valid)
 
     def _sample_weights(self, sample_weight: Any, y: np.ndarray, n: int) -> Any:
-        w = None
-        if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=np.float64)
-            if w.shape != (n,):
-                raise ValueError(
-                    f"sample_weight has shape {w.shape}, expected ({n},) to match X"
-                )
-            if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-                raise ValueError(
-                    "sample_weight must be finite, non-negative and not all zero"
-                )
+        w = check_sample_weight(sample_weight, n)
         cw = self._class_sample_weight(y)
         if cw is not None:
             w = cw if w is None else w * cw

@@ -18,16 +18,15 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from deepfit.data import as_pandas, is_frame
 from deepfit.params import Boolean, Interval, Satisfies, validate_params
 from tabular.dates import DATE_PARTS, date_parts, to_datetime
 
 __all__ = [
     "DATE_PARTS",
     "TabularPreprocessor",
-    "as_pandas",
     "embedding_width",
     "holds_strings",
-    "is_frame",
     "to_frame",
     "unique_names",
 ]
@@ -76,27 +75,6 @@ def to_frame(X: Any, cat_features: Sequence[Any] | None = None) -> pd.DataFrame:
     if np.iscomplexobj(arr):
         raise ValueError("Complex data not supported")
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])], copy=False)
-
-
-def is_frame(X: Any) -> bool:
-    """A table with column names: pandas, polars, pyarrow or an interchange frame."""
-    return (
-        isinstance(X, (pd.DataFrame, pa.Table))
-        or type(X).__module__.split(".")[0] == "polars"
-        or (hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray))
-    )
-
-
-def as_pandas(X: Any) -> pd.DataFrame | None:
-    """A polars DataFrame, a pyarrow Table or another interchange-protocol frame as a
-    pandas DataFrame with Arrow-backed columns; ``None`` for anything else."""
-    if isinstance(X, pa.Table):
-        return X.to_pandas(types_mapper=pd.ArrowDtype)
-    if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_arrow"):
-        return X.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
-    if hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray):
-        return pd.api.interchange.from_dataframe(X)
-    return None
 
 
 def holds_strings(s: pd.Series) -> bool:

@@ -7,6 +7,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -478,3 +479,27 @@ def test_implicit_terms_warn_on_large_data(toy, monkeypatch):
     monkeypatch.setattr("collab.estimator._IMPLICIT_WARN_PAIRS", 10)
     with pytest.warns(UserWarning, match="implicit=False trains much faster"):
         CollabRegressor(random_state=0, **FAST).fit(X, y)
+
+
+def test_sample_weight_weighs_the_ratings_in_the_loss(toy):
+    X, y = toy
+    rng = np.random.default_rng(0)
+    bad = rng.random(len(y)) < 0.3
+    noisy = np.where(bad, y.max() + y.min() - y, y)  # 30% of ratings flipped
+    w = (~bad).astype(float)
+    params = {**FAST, "epochs": 6, "random_state": 0}
+    weighted = CollabRegressor(**params).fit(X, noisy, sample_weight=w)
+    plain = CollabRegressor(**params).fit(X, noisy)
+    assert weighted.global_mean_ == pytest.approx(y[~bad].mean(), rel=1e-6)
+
+    def rmse(est):
+        return np.sqrt(np.mean((est.predict(X) - y) ** 2))
+
+    assert rmse(weighted) < rmse(plain)
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        CollabRegressor(**params).fit(X, y, sample_weight=w[:-1])
+    with pytest.raises(ValueError, match="non-negative"):
+        CollabRegressor(**params).fit(X, y, sample_weight=-w)
+    # Routed like any scikit-learn estimator's fit parameter.
+    with sklearn.config_context(enable_metadata_routing=True):
+        assert CollabRegressor().set_fit_request(sample_weight=True) is not None

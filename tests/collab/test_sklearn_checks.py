@@ -26,14 +26,15 @@ IDS_NOT_FEATURES = {
         "names that column instead of counting features"
     ),
     "check_fit2d_1feature": "needs two id columns; one column cannot hold users and items",
-    "check_estimator_sparse_array": "ids are labels; a sparse matrix of ids has no meaning",
-    "check_estimator_sparse_matrix": "ids are labels; a sparse matrix of ids has no meaning",
     "check_regressors_train": (
         "continuous features as ids make almost every row a new user and item: the "
         "regression problem the check builds has nothing collaborative to learn"
     ),
-    "check_regressor_data_not_an_array": "same as check_regressors_train",
     "check_fit2d_predict1d": "1-D input is rejected with its own message (X must be 2-D)",
+    "check_sample_weight_equivalence_on_dense_data": (
+        "mini-batch training: a rating of weight 2 is not the same as the rating twice "
+        "(other batches, another number of steps), as for MLPRegressor"
+    ),
 }
 
 
