@@ -303,6 +303,8 @@ class SortishBatches:
     seqs : sequence of 1-D int arrays
     y : Tensor, optional
         Targets (rows aligned with ``seqs``); without them batches are ``((ids, lengths),)``.
+    w : Tensor, optional
+        Per-text weights, yielded after the targets (the loss receives them).
     batch_size : int
     pad_idx : int
     max_len : int, optional
@@ -321,6 +323,7 @@ class SortishBatches:
         self,
         seqs: Sequence[np.ndarray],
         y: torch.Tensor | None = None,
+        w: torch.Tensor | None = None,
         *,
         batch_size: int,
         pad_idx: int,
@@ -333,7 +336,7 @@ class SortishBatches:
         check_crop(crop)
         if crop is not None and not shuffle:
             raise ValueError(f"crop needs shuffle=True (training), got crop={crop!r}")
-        self.seqs, self.y = list(seqs), y
+        self.seqs, self.y, self.w = list(seqs), y, w
         self.batch_size, self.pad_idx, self.max_len = int(batch_size), pad_idx, max_len
         self.shuffle, self.generator, self.crop = shuffle, generator, crop
         self.device = torch.device(device) if device is not None else None
@@ -396,5 +399,10 @@ class SortishBatches:
             if self.y is None:
                 yield ((ids, lengths_b),)
             else:
-                yb = self.y[torch.as_tensor(rows)]
-                yield (ids, lengths_b), (yb.to(self.device) if self.device else yb)
+                picked = torch.as_tensor(rows)
+                out = [self.y[picked]]
+                if self.w is not None:
+                    out.append(self.w[picked])
+                if self.device is not None:
+                    out = [t.to(self.device) for t in out]
+                yield ((ids, lengths_b), *out)

@@ -26,6 +26,7 @@ from deepfit import (
     Learner,
     OneCycle,
 )
+from deepfit.data import check_sample_weight
 from deepfit.params import InstanceOf, Interval, Satisfies, SequenceOf
 from deepfit.schedules import Schedule, get_schedule
 from deepfit.targets import encode_targets
@@ -61,6 +62,22 @@ __all__ = ["TextClassifier"]
 
 def _accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float((pred.argmax(1) == target).float().mean())
+
+
+def _weighted_loss(
+    pred: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None = None,
+    multilabel: bool = False,
+) -> torch.Tensor:
+    """Cross-entropy (binary per label for multi-label targets), weighted by ``w``."""
+    if multilabel:
+        loss = nn.functional.binary_cross_entropy_with_logits(
+            pred, y, reduction="none"
+        ).mean(1)
+    else:
+        loss = nn.functional.cross_entropy(pred, y, reduction="none")
+    return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)
 
 
 def _n_rows(y: Any) -> int:
@@ -352,9 +369,7 @@ device, verbose, warm_start, amp, callbacks
         return TextClassifierModel(enc, head)
 
     def _loss_func(self) -> Any:
-        if self.multilabel_:
-            return nn.functional.binary_cross_entropy_with_logits
-        return nn.functional.cross_entropy
+        return partial(_weighted_loss, multilabel=self.multilabel_)
 
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return classifier_splitter(module)
@@ -381,10 +396,11 @@ device, verbose, warm_start, amp, callbacks
             return OneCycle(moms=None)  # keep beta1 at betas[0] (ULMFiT's 0.7)
         return get_schedule(self.schedule)
 
-    def _clas_batches(self, docs, y, shuffle: bool) -> SortishBatches:
+    def _clas_batches(self, docs, y, shuffle: bool, w=None) -> SortishBatches:
         return SortishBatches(
             docs,
             y,
+            w,
             batch_size=self.batch_size,
             pad_idx=self.vocab_.stoi_[PAD],
             max_len=self.max_len,
@@ -402,14 +418,18 @@ device, verbose, warm_start, amp, callbacks
         y: Any,
         eval_set: tuple[Any, Any] | None = None,
         unlabelled: Any = None,
+        sample_weight: Any = None,
     ) -> TextClassifier:
         """Fit on texts ``X`` and targets ``y``.
 
         ``eval_set=(X_valid, y_valid)`` gives a validation set (otherwise
         ``validation_fraction``); ``unlabelled`` adds texts to the language-model
-        fine-tuning only.
+        fine-tuning only; ``sample_weight`` weighs each text in the classifier's loss
+        (not in the language-model stage, which reads token streams).
         """
-        return self._fit(X, y, eval_set=eval_set, unlabelled=unlabelled)
+        return self._fit(
+            X, y, eval_set=eval_set, unlabelled=unlabelled, sample_weight=sample_weight
+        )
 
     def lr_find(self, X: Any, y: Any, unlabelled: Any = None, **kwargs: Any) -> Any:
         """The learning-rate sweep that ``lr=None`` runs, on a fresh copy of this
@@ -421,7 +441,13 @@ device, verbose, warm_start, amp, callbacks
         return self._sweep(X, y, kwargs, unlabelled=unlabelled)
 
     def _fit_data(
-        self, X: Any, y: Any, eval_set: Any, reset: bool, unlabelled: Any = None
+        self,
+        X: Any,
+        y: Any,
+        eval_set: Any,
+        reset: bool,
+        unlabelled: Any = None,
+        sample_weight: Any = None,
     ) -> _TextData:
         """Tokens, vocabulary, the classifier's batches, and the language-model
         stage's texts (all the training texts and ``unlabelled``)."""
@@ -429,6 +455,8 @@ device, verbose, warm_start, amp, callbacks
         if not texts:
             raise ValueError("X holds no texts")
         targets = self._targets(y, len(texts), reset=reset)
+        w = check_sample_weight(sample_weight, len(texts))
+        weights = None if w is None else torch.as_tensor(w, dtype=torch.float32)
         extra = (
             []
             if unlabelled is None
@@ -462,7 +490,8 @@ device, verbose, warm_start, amp, callbacks
             if valid_idx is not None:
                 valid_docs, eval_y = [docs[i] for i in valid_idx], targets[valid_idx]
                 docs, targets = [docs[i] for i in train_idx], targets[train_idx]
-        train = self._clas_batches(docs, targets, shuffle=True)
+                weights = None if weights is None else weights[train_idx]
+        train = self._clas_batches(docs, targets, shuffle=True, w=weights)
         valid = (
             None
             if valid_docs is None

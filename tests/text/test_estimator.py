@@ -589,3 +589,18 @@ def test_predict_window_averages_the_windows_of_long_texts():
     model.set_params(predict_window=None)
     assert not np.allclose(model.predict_proba(long), got, atol=1e-4)
     assert model.predict(pd.Series(long)).shape == (5,)
+
+
+def test_sample_weight_weighs_texts_in_the_classifier_loss():
+    X, y = reviews(160)
+    Xt, yt = reviews(100, seed=5)
+    rng = np.random.default_rng(0)
+    flipped = rng.random(len(y)) < 0.4
+    noisy = np.where(flipped, np.where(y == "pos", "neg", "pos"), y)
+    w = (~flipped).astype(float)
+    weighted = clf(epochs=6).fit(X, noisy, sample_weight=w)
+    plain = clf(epochs=6).fit(X, noisy)
+    assert weighted.score(Xt, yt) > plain.score(Xt, yt)
+    assert weighted.score(Xt, yt) > 0.85
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        clf(epochs=1).fit(X, y, sample_weight=w[:-1])
