@@ -11,7 +11,7 @@ import torch
 
 from deepfit.data import check_class_labels
 
-__all__ = ["encode_targets"]
+__all__ = ["encode_targets", "weighted_cross_entropy"]
 
 
 def _is_label_list(v: Any) -> bool:
@@ -106,3 +106,20 @@ def encode_targets(
         raise ValueError(f"labels not seen in fit: {unknown[:5]}")
     targets = torch.as_tensor([index[c] for c in arr.tolist()], dtype=torch.long)
     return kind, classes, targets
+
+
+def weighted_cross_entropy(
+    pred: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None = None,
+    multilabel: bool = False,
+) -> torch.Tensor:
+    """Cross-entropy of logits (binary per label for a multi-label indicator ``y``),
+    averaged over the rows, weighted by ``w`` when given."""
+    if multilabel:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            pred, y, reduction="none"
+        ).mean(1)
+    else:
+        loss = torch.nn.functional.cross_entropy(pred, y, reduction="none")
+    return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)

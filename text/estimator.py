@@ -29,7 +29,7 @@ from deepfit import (
 from deepfit.data import check_sample_weight
 from deepfit.params import InstanceOf, Interval, Satisfies, SequenceOf
 from deepfit.schedules import Schedule, get_schedule
-from deepfit.targets import encode_targets
+from deepfit.targets import encode_targets, weighted_cross_entropy
 from text.awd_lstm import (
     LMModel,
     PoolingClassifier,
@@ -62,22 +62,6 @@ __all__ = ["TextClassifier"]
 
 def _accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float((pred.argmax(1) == target).float().mean())
-
-
-def _weighted_loss(
-    pred: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor | None = None,
-    multilabel: bool = False,
-) -> torch.Tensor:
-    """Cross-entropy (binary per label for multi-label targets), weighted by ``w``."""
-    if multilabel:
-        loss = nn.functional.binary_cross_entropy_with_logits(
-            pred, y, reduction="none"
-        ).mean(1)
-    else:
-        loss = nn.functional.cross_entropy(pred, y, reduction="none")
-    return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)
 
 
 def _n_rows(y: Any) -> int:
@@ -369,7 +353,7 @@ device, verbose, warm_start, amp, callbacks
         return TextClassifierModel(enc, head)
 
     def _loss_func(self) -> Any:
-        return partial(_weighted_loss, multilabel=self.multilabel_)
+        return partial(weighted_cross_entropy, multilabel=self.multilabel_)
 
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return classifier_splitter(module)

@@ -339,8 +339,8 @@ def _one_thread() -> Iterator[None]:
 
 
 class ImageDataset(Dataset):
-    """Items ``(image, target)`` (or ``(image,)`` without targets): image ``i`` of
-    ``images`` through ``transform``, a ``(3, S, S)`` tensor.
+    """Items ``(image, target[, weight])`` (or ``(image,)`` without targets): image
+    ``i`` of ``images`` through ``transform``, a ``(3, S, S)`` tensor.
 
     Parameters
     ----------
@@ -350,6 +350,8 @@ class ImageDataset(Dataset):
     targets : Tensor, optional
     min_size : int, optional
         Passed to :func:`read_image` for files (JPEG draft decoding).
+    weights : Tensor, optional
+        Per-image weights, after the target (the loss receives them).
     """
 
     def __init__(
@@ -358,16 +360,21 @@ class ImageDataset(Dataset):
         transform: Callable[[torch.Tensor], torch.Tensor],
         targets: torch.Tensor | None = None,
         min_size: int | None = None,
+        weights: torch.Tensor | None = None,
     ) -> None:
         self.images, self.transform = images, transform
-        self.targets, self.min_size = targets, min_size
+        self.targets, self.min_size, self.weights = targets, min_size, weights
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         x = self.transform(self.images.get(i, self.min_size))
-        return (x,) if self.targets is None else (x, self.targets[i])
+        if self.targets is None:
+            return (x,)
+        if self.weights is None:
+            return (x, self.targets[i])
+        return (x, self.targets[i], self.weights[i])
 
     def __getitems__(self, idx: list[int]) -> list[tuple[torch.Tensor, ...]]:
         with _one_thread():

@@ -28,10 +28,11 @@ from deepfit import (
     discriminative_lrs,
     get_schedule,
 )
+from deepfit.data import check_sample_weight
 from deepfit.files import save_torch
 from deepfit.params import InstanceOf, Interval, Options, SequenceOf
 from deepfit.schedules import Schedule
-from deepfit.targets import encode_targets
+from deepfit.targets import encode_targets, weighted_cross_entropy
 from vision.data import (
     ImageDataset,
     Images,
@@ -359,9 +360,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         return ImageModel(body, head, mean, std).to(memory_format=torch.channels_last)
 
     def _loss_func(self) -> Any:
-        if self.multilabel_:
-            return nn.BCEWithLogitsLoss()
-        return nn.CrossEntropyLoss()
+        return partial(weighted_cross_entropy, multilabel=self.multilabel_)
 
     def _layer_groups(self, module: nn.Module) -> list[Any]:
         return splitter(module)
@@ -413,13 +412,18 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         return cache[key]
 
     def _train_batches(
-        self, images: Images, targets: torch.Tensor, size: int
+        self,
+        images: Images,
+        targets: torch.Tensor,
+        size: int,
+        weights: torch.Tensor | None = None,
     ) -> Iterable:
         gen = self._generator(offset=size)
         if images.in_memory and self.augment is None:
             return TensorBatches(
                 self._resized(images, size),
                 targets,
+                weights,
                 batch_size=self.batch_size,
                 shuffle=True,
                 drop_last=True,
@@ -428,7 +432,11 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         if images.in_memory:
             images = Images(tensor=self._resized(images, size, margin=True))
         ds = ImageDataset(
-            images, train_transform(self.augment, size), targets, presize(size)
+            images,
+            train_transform(self.augment, size),
+            targets,
+            presize(size),
+            weights=weights,
         )
         return make_loader(
             ds,
@@ -460,20 +468,25 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
             persistent=persistent,
         )
 
-    def _prepare(self, X: Any, y: Any, eval_set: Any, reset: bool) -> dict[str, Any]:
+    def _prepare(
+        self, X: Any, y: Any, eval_set: Any, reset: bool, sample_weight: Any = None
+    ) -> dict[str, Any]:
         images = as_images(X, self.path_col, self.root)
         targets = self._encode_y(y, len(images), reset)
+        w = check_sample_weight(sample_weight, len(images))
+        weights = None if w is None else torch.as_tensor(w, dtype=torch.float32)
         if len(images) < 2:
             raise ValueError(f"need at least 2 images to train, got {len(images)}")
         if eval_set is not None:
             X_valid, y_valid = eval_set
             valid = as_images(X_valid, self.path_col, self.root)
             valid_targets = self._encode_y(y_valid, len(valid), reset=False)
-            train, train_targets = images, targets
+            train, train_targets, train_weights = images, targets, weights
         else:
             stratify = None if self.multilabel_ else targets.numpy()
             train_idx, valid_idx = self._validation_split(len(images), stratify)
             train, train_targets = images.subset(train_idx), targets[train_idx]
+            train_weights = None if weights is None else weights[train_idx]
             valid = valid_targets = None
             if valid_idx is not None:
                 valid, valid_targets = images.subset(valid_idx), targets[valid_idx]
@@ -483,22 +496,23 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         return {
             "train": train,
             "y": train_targets,
+            "w": train_weights,
             "valid": valid,
             "y_valid": valid_targets,
         }
 
     def _fit_data(
-        self, X: Any, y: Any, eval_set: Any, reset: bool, **kwargs: Any
+        self, X: Any, y: Any, eval_set: Any, reset: bool, sample_weight: Any = None
     ) -> _ImageData:
         """The images and targets, and batches at the first size (the engine's
         hook)."""
-        data = self._prepare(X, y, eval_set, reset)
+        data = self._prepare(X, y, eval_set, reset, sample_weight)
         size = self._sizes()[0]
         valid = None
         if data["valid"] is not None:
             valid = self._eval_batches(data["valid"], size, data["y_valid"], True)
         return _ImageData(
-            train=self._train_batches(data["train"], data["y"], size),
+            train=self._train_batches(data["train"], data["y"], size, data["w"]),
             valid=valid,
             finder=partial(self._finder_batches, data),
             images=data,
@@ -576,7 +590,9 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         for i, (size, n_epochs) in enumerate(self._epochs_per_size()):
             train, valid = data.train, data.valid
             if i > 0:
-                train = self._train_batches(images["train"], images["y"], size)
+                train = self._train_batches(
+                    images["train"], images["y"], size, images["w"]
+                )
                 valid = None
                 if images["valid"] is not None:
                     valid = self._eval_batches(
@@ -603,14 +619,19 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         return lr
 
     def fit(
-        self, X: Any, y: Any = None, eval_set: tuple[Any, Any] | None = None
+        self,
+        X: Any,
+        y: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
+        sample_weight: Any = None,
     ) -> ImageClassifier:
         """Fit on images ``X`` (paths, a DataFrame with a path column, or an array
         ``(N, H, W[, C])``) and labels ``y`` (one per image, label lists, or an indicator
         matrix for multi-label). ``eval_set=(X_valid, y_valid)`` gives a validation set
-        (otherwise ``validation_fraction``). Returns ``self``."""
+        (otherwise ``validation_fraction``); ``sample_weight`` weighs each image in the
+        loss. Returns ``self``."""
         try:
-            return self._fit(X, y, eval_set=eval_set)
+            return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
         finally:
             self._cache = {}  # the resized images of this fit
 

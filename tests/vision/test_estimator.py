@@ -545,3 +545,23 @@ def test_named_backbones_fit_and_transfer(arch, colours, tmp_path):
     tuned.fit(X[64:], y[64:])
     assert list(tuned.history_["stage"]) == ["frozen", "unfrozen"]
     assert tuned.predict_proba(X[:4]).shape == (4, 3)
+
+
+def test_sample_weight_weighs_images_in_the_loss(colours):
+    X, y = colours
+    # Uniform weights are no weights (the loss is a weighted mean).
+    a = small(epochs=2).fit(X, y).predict_proba(X)
+    b = small(epochs=2).fit(X, y, sample_weight=np.full(len(y), 3.0)).predict_proba(X)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    # Weight zero: as if the image were not there, also through augmentation's loader.
+    rng = np.random.default_rng(0)
+    wrong = rng.random(len(y)) < 0.4
+    noisy = np.where(wrong, np.roll(np.asarray(y), 1), y)
+    for augment in (None, "side-on"):
+        weighted = small(epochs=6, augment=augment).fit(
+            X, noisy, sample_weight=(~wrong).astype(float)
+        )
+        plain = small(epochs=6, augment=augment).fit(X, noisy)
+        assert weighted.score(X, y) >= plain.score(X, y)
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        small().fit(X, y, sample_weight=np.ones(3))
