@@ -122,11 +122,22 @@ def read_encoder(path: str | Path) -> EncoderSource:
 
 def encoder_source(language_model: Any) -> EncoderSource | None:
     """The starting encoder of ``language_model``: a fitted
-    :class:`text.LanguageModel`, a path written by ``save_encoder``, or ``None``."""
+    :class:`text.LanguageModel` (bare or in a ``FrozenEstimator``), a path written by
+    ``save_encoder``, or ``None``."""
     if language_model is None:
         return None
     if isinstance(language_model, (str, Path)):
         return read_encoder(language_model)
+    from sklearn.frozen import FrozenEstimator
+
+    if isinstance(language_model, FrozenEstimator):
+        language_model = language_model.estimator
+    if not hasattr(language_model, "module_"):
+        raise ValueError(
+            f"language_model is a {type(language_model).__name__} that is not fitted. "
+            "clone() (cross-validation, grid search) drops a fitted model's state: "
+            "pass sklearn.frozen.FrozenEstimator(lm), or a file from lm.save_encoder"
+        )
     enc = language_model.module_.encoder
     return EncoderSource(
         {k: v.detach().cpu().clone() for k, v in enc.state_dict().items()},

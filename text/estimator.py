@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -113,9 +114,11 @@ class TextClassifier(EncoderFileMixin, ClassifierMixin, TextEstimator):
 
     Parameters
     ----------
-    language_model : LanguageModel, str, Path or None, default=None
-        A fitted LanguageModel or a path from ``save_encoder``. Inside ``clone`` (grid
-        search) pass a path: cloning drops a LanguageModel's fitted state.
+    language_model : LanguageModel, FrozenEstimator, str, Path or None, default=None
+        A fitted LanguageModel or a path from ``save_encoder``. For cross-validation or
+        grid search wrap the model in ``sklearn.frozen.FrozenEstimator(lm)`` (or pass a
+        path): ``clone`` keeps a frozen estimator as it is but drops a bare one's
+        fitted state.
     level : {"word", "char"}, default="word"
         Ignored when a language model is given (its level is used).
     emb_size, hidden_size, n_layers : int, default=200, 500, 2
@@ -196,6 +199,7 @@ device, verbose, warm_start, amp, callbacks
         **TextEstimator._parameter_constraints,
         "language_model": [
             InstanceOf(LanguageModel, "a fitted LanguageModel"),
+            InstanceOf(FrozenEstimator, "a FrozenEstimator of a fitted LanguageModel"),
             InstanceOf((str, Path), "a path written by save_encoder"),
             None,
         ],

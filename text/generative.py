@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -125,8 +126,10 @@ class GenerativeTextClassifier(ClassifierMixin, TextEstimator):
 
     Parameters
     ----------
-    language_model : LanguageModel, str, Path or None, default=None
-        A fitted LanguageModel or a path from ``save_encoder``; ``None`` trains each
+    language_model : LanguageModel, FrozenEstimator, str, Path or None, default=None
+        A fitted LanguageModel (in ``sklearn.frozen.FrozenEstimator`` for cross-validation
+        and grid search, whose ``clone`` drops a bare one's state) or a path from
+        ``save_encoder``; ``None`` trains each
         class's model from random weights (then ``emb_size``, ``hidden_size``,
         ``n_layers`` and ``level`` set it).
     level : {"word", "char"}, default="word"
@@ -200,6 +203,7 @@ callbacks
         **TextEstimator._parameter_constraints,
         "language_model": [
             InstanceOf(LanguageModel, "a fitted LanguageModel"),
+            InstanceOf(FrozenEstimator, "a FrozenEstimator of a fitted LanguageModel"),
             InstanceOf((str, Path), "a path written by save_encoder"),
             None,
         ],

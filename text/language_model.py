@@ -108,11 +108,13 @@ class TextEstimator(NeuralEstimator):
 
     def _check_params(self) -> None:
         lm = getattr(self, "language_model", None)
+        lm = getattr(lm, "estimator", lm)  # inside a FrozenEstimator
         if isinstance(lm, LanguageModel) and not hasattr(lm, "module_"):
             raise ValueError(
                 "language_model is an unfitted LanguageModel (clone() and grid search "
-                "drop a fitted one's state): fit it first, or pass a path written by "
-                "LanguageModel.save_encoder"
+                "drop a fitted one's state): fit it first and pass "
+                "sklearn.frozen.FrozenEstimator(lm), which clone keeps, or a path "
+                "written by LanguageModel.save_encoder"
             )
 
     def _config(self) -> AWDLSTMConfig:

@@ -604,3 +604,22 @@ def test_sample_weight_weighs_texts_in_the_classifier_loss():
     assert weighted.score(Xt, yt) > 0.85
     with pytest.raises(ValueError, match="sample_weight has shape"):
         clf(epochs=1).fit(X, y, sample_weight=w[:-1])
+
+
+def test_a_frozen_language_model_survives_clone_and_cross_validation(lm):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import cross_val_score
+
+    X, y = reviews(60)
+    frozen = clf(epochs=1, lm_epochs=0, language_model=FrozenEstimator(lm))
+    twin = clone(frozen)
+    assert twin.language_model.estimator is lm  # clone keeps a frozen estimator
+    scores = cross_val_score(frozen, X, y, cv=2)
+    assert len(scores) == 2
+    # Its encoder starts from the language model's weights.
+    fitted = clone(frozen).fit(X, y)
+    start = lm.module_.encoder.encoder.weight
+    assert fitted.module_.encoder.encoder.weight.shape[1] == start.shape[1]
+    # A bare one loses its state in clone: a clear error, before training.
+    with pytest.raises(ValueError, match="FrozenEstimator"):
+        clone(clf(epochs=1, lm_epochs=0, language_model=lm)).fit(X, y)
