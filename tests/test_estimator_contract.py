@@ -474,3 +474,24 @@ def test_failed_refit_leaves_the_model_as_it_was(fitted, warm, monkeypatch) -> N
         est.fit(X) if y is None else est.fit(X, y)
     _assert_same_state(est, before)
     np.testing.assert_array_equal(case.output(est, X), expected)
+
+
+def test_tags_say_what_each_estimator_takes():
+    from collab import CollabRegressor
+    from tabular import TabularClassifier
+    from text import GenerativeTextClassifier, LanguageModel, TextClassifier
+    from vision import ImageClassifier
+
+    lm = LanguageModel().__sklearn_tags__()
+    assert lm.input_tags.string and not lm.input_tags.two_d_array
+    assert not lm.target_tags.required  # texts alone
+    for est in (TextClassifier(), ImageClassifier()):
+        tags = est.__sklearn_tags__()
+        assert tags.classifier_tags.multi_label and tags.target_tags.multi_output
+    image = ImageClassifier().__sklearn_tags__().input_tags
+    assert image.three_d_array and image.string and not image.two_d_array
+    generative = GenerativeTextClassifier().__sklearn_tags__()
+    assert not generative.classifier_tags.multi_label  # one class per text
+    tab = TabularClassifier().__sklearn_tags__()
+    assert tab.input_tags.categorical and tab.input_tags.string
+    assert CollabRegressor().__sklearn_tags__().input_tags.categorical  # ids

@@ -624,4 +624,7 @@ device, verbose, warm_start, amp, callbacks
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         tags.input_tags.two_d_array = False
+        # Label lists or a 0/1 matrix: several labels per text.
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
         return tags

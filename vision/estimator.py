@@ -709,5 +709,9 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True  # (N, H, W) grey images, (N, H, W, C)
+        tags.input_tags.string = True  # file paths
+        tags.classifier_tags.multi_label = True  # label lists or a 0/1 matrix
+        tags.target_tags.multi_output = True
         tags.non_deterministic = False
         return tags
