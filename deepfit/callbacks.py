@@ -17,6 +17,7 @@ cleanly (``after_fit`` still runs). Callbacks run in ascending ``order``.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -40,7 +41,13 @@ __all__ = [
     "GradientClipping",
     "History",
     "ProgressBar",
+    "report",
+    "shown",
 ]
+
+# Progress and decisions (epoch lines, the finder's rate): a script that configures
+# logging gets them at INFO; Python shows nothing below WARNING by default.
+logger = logging.getLogger("deepfit")
 
 EVENTS = (
     "before_fit",
@@ -134,14 +141,32 @@ class History(Callback):
         return pd.DataFrame(self.epochs)
 
 
+def shown(verbose: int) -> bool:
+    """Whether progress is written to standard error: ``verbose >= 2``, or 1 with a
+    terminal attached."""
+    return verbose >= 2 or (verbose >= 1 and sys.stderr.isatty())
+
+
+def report(message: str, verbose: int) -> None:
+    """``message`` to the ``deepfit`` logger (INFO), and to standard error (through
+    tqdm, so bars stay intact) when :func:`shown`."""
+    logger.info(message)
+    if shown(verbose):
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+
 class ProgressBar(Callback):
     """A tqdm bar over the batches of each epoch and a line of figures per epoch.
 
     Parameters
     ----------
     verbose : int, default=1
-        0: silent. 1: bar and epoch lines only when standard error is a terminal.
-        2: both even when it is not (logs, notebooks).
+        0: silent. 1: bar and epoch lines on standard error when it is a terminal,
+        and the lines to the ``deepfit`` logger (INFO) always, so a script that sets up
+        ``logging`` gets them in its log. 2: bar and lines on standard error even
+        without a terminal (notebooks).
     """
 
     order = 10
@@ -151,7 +176,7 @@ class ProgressBar(Callback):
         self._bar = None
 
     def _wanted(self) -> bool:
-        return self.verbose >= 2 or (self.verbose >= 1 and sys.stderr.isatty())
+        return shown(self.verbose)
 
     def before_epoch(self, learn: Learner) -> None:
         if self._wanted():
@@ -171,15 +196,16 @@ class ProgressBar(Callback):
 
     def after_epoch(self, learn: Learner) -> None:
         self._close()
-        if self._wanted():
-            parts = [f"epoch {learn.epoch + 1}/{learn.n_epochs}"]
-            parts.append(f"train_loss {learn.train_loss:.4f}")
-            if learn.valid_loss is not None:
-                parts.append(f"valid_loss {learn.valid_loss:.4f}")
-            parts += [f"{k} {v:.4f}" for k, v in learn.metrics.items()]
-            from tqdm.auto import tqdm
-
-            tqdm.write("  ".join(parts), file=sys.stderr)
+        if self.verbose < 1:
+            return
+        stage = learn.tags.get("stage")  # a fine-tuning stage, a language model's
+        parts = [f"{stage}: " if stage else ""]
+        parts[0] += f"epoch {learn.epoch + 1}/{learn.n_epochs}"
+        parts.append(f"train_loss {learn.train_loss:.4f}")
+        if learn.valid_loss is not None:
+            parts.append(f"valid_loss {learn.valid_loss:.4f}")
+        parts += [f"{k} {v:.4f}" for k, v in learn.metrics.items()]
+        report("  ".join(parts), self.verbose)
 
     def after_fit(self, learn: Learner) -> None:
         self._close()

@@ -40,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 import deepfit.distributed as distributed
-from deepfit.callbacks import Callback, EarlyStopping, History, ProgressBar
+from deepfit.callbacks import Callback, EarlyStopping, History, ProgressBar, report
 from deepfit.data import train_valid_split
 from deepfit.learner import Learner
 from deepfit.lr_finder import LRFinderResult
@@ -378,6 +378,12 @@ class NeuralEstimator(BaseEstimator):
         if sweep is not None:
             raise _SweepDone(result)
         self.lr_find_ = result
+        report(
+            f"learning-rate finder: lr={result.suggestion:.3g} "
+            f"({'reliable' if result.reliable else 'unreliable'} curve of "
+            f"{len(result.lrs)} steps)",
+            self.verbose if distributed.is_main_process() else 0,
+        )
         if not result.reliable:
             warnings.warn(
                 "the learning-rate finder's curve is unreliable (too short, or the loss "

@@ -507,6 +507,27 @@ def test_progress_bar_verbosity(verbose, shown, capsys):
         assert err == ""
 
 
+def test_progress_goes_to_the_deepfit_logger_without_a_terminal(caplog):
+    from deepfit import ProgressBar
+
+    x, y = linear_data(64)
+    batches = TensorBatches(x, y, batch_size=16)
+    for verbose, expected in ((0, 0), (1, 2)):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="deepfit"):
+            Learner(nn.Linear(4, 1), nn.functional.mse_loss).fit(
+                batches,
+                2,
+                0.01,
+                callbacks=[ProgressBar(verbose)],
+                tags={"stage": "frozen"},
+            )
+        lines = [r.getMessage() for r in caplog.records if r.name == "deepfit"]
+        assert len(lines) == expected
+        if expected:
+            assert lines[-1].startswith("frozen: epoch 2/2  train_loss")
+
+
 def test_history_records_every_batch_rate_and_epoch_rows():
     x, y = linear_data(64)
     hist = History()

@@ -464,3 +464,14 @@ def test_batch_ensemble_fits_reproducibly_pickles_and_predicts_one_row():
     assert a.score(X, y) > 0.85
     reg = TabularRegressor(**params).fit(X, X["x"] * 2.0)
     assert reg.predict(X).shape == (len(X),)
+
+
+def test_the_finders_choice_is_logged(caplog):
+    X, y = make_data(300)
+    with caplog.at_level("INFO", logger="deepfit"):
+        clf = TabularClassifier(**{**FAST, "lr": None, "epochs": 1}).fit(X, y)
+    found = [r.getMessage() for r in caplog.records if "finder" in r.getMessage()]
+    assert found == [
+        f"learning-rate finder: lr={clf.lr_:.3g} " + found[0].split(" ", 3)[3]
+    ]
+    assert f"lr={clf.lr_:.3g}" in found[0]
