@@ -471,7 +471,4 @@ def test_the_finders_choice_is_logged(caplog):
     with caplog.at_level("INFO", logger="deepfit"):
         clf = TabularClassifier(**{**FAST, "lr": None, "epochs": 1}).fit(X, y)
     found = [r.getMessage() for r in caplog.records if "finder" in r.getMessage()]
-    assert found == [
-        f"learning-rate finder: lr={clf.lr_:.3g} " + found[0].split(" ", 3)[3]
-    ]
-    assert f"lr={clf.lr_:.3g}" in found[0]
+    assert len(found) == 1 and f"lr={clf.lr_:.3g}" in found[0]
