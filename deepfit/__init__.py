@@ -20,6 +20,7 @@ from deepfit.layers import AdaptiveConcatPool2d, LinBnDrop, SigmoidRange, mlp_bl
 from deepfit.learner import FitInterrupted, Learner, discriminative_lrs
 from deepfit.lr_finder import SUGGESTIONS, LRFinder, LRFinderResult, lr_find
 from deepfit.optim import SparseAdamW
+from deepfit.persist import load
 from deepfit.schedules import SGDR, Constant, OneCycle, Schedule, get_schedule
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ __all__ = [
     "TensorBatches",
     "discriminative_lrs",
     "get_schedule",
+    "load",
     "lr_find",
     "mlp_blocks",
     "resolve_device",

@@ -502,6 +502,14 @@ class NeuralEstimator(BaseEstimator):
             module.to(device)
         return module
 
+    def save(self, path: Any) -> None:
+        """Write this estimator to ``path`` as data only: ``deepfit.load(path)`` reads
+        it back without running code from the file (pickle and joblib files run what
+        they hold: use them only for files you trust). See :mod:`deepfit.persist`."""
+        from deepfit.persist import save
+
+        save(self, path)
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "module_")
 

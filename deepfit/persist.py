@@ -1,0 +1,325 @@
+"""A model file that runs no code: ``est.save(path)`` and ``deepfit.load(path)``.
+
+Pickle (and joblib) files run whatever they hold when they are loaded: open them only if
+you trust where they come from. A deepfit model file holds only data:
+
+- one ``torch.save`` of a dict of strings and tensors, read back with
+  ``torch.load(weights_only=True)``, which builds tensors and nothing else;
+- in it, a JSON description of the fitted estimator (its parameters and fitted
+  attributes, each value tagged with its kind: numbers, strings, lists, dicts, numpy
+  arrays, pandas indexes and frames, sparse matrices, time zones, and objects of
+  deepfit's own classes, rebuilt field by field) and the tensors it points to;
+- the networks as state dicts: the estimator rebuilds its network from its fitted
+  attributes (``_build_module``) and loads the weights into it.
+
+Loading instantiates only deepfit's classes (and scikit-learn's ``FrozenEstimator``),
+checks the format and its version, and refuses a file that is not one, naming it.
+User callbacks are code, so ``save`` leaves them out (with a warning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import sparse
+from torch import nn
+
+__all__ = ["FORMAT", "VERSION", "load", "save"]
+
+FORMAT = "deepfit-model"
+VERSION = 1
+# Classes a file may ask for: deepfit's own packages, and this one of scikit-learn's.
+_PACKAGES = ("deepfit", "tabular", "collab", "text", "vision")
+_ALSO = {"sklearn.frozen._frozen.FrozenEstimator"}
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _allowed(name: str) -> bool:
+    return name.split(".")[0] in _PACKAGES or name in _ALSO
+
+
+def _class(name: str, path: Path) -> type:
+    if not _allowed(name):
+        raise ValueError(f"{path}: refers to class {name!r}, which deepfit never loads")
+    module, _, qual = name.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"{path}: unknown class {name!r}") from err
+    if not isinstance(obj, type):
+        raise ValueError(f"{path}: {name!r} is not a class")
+    return obj
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.tensors: dict[str, torch.Tensor] = {}
+
+    def tensor(self, t: torch.Tensor) -> str:
+        key = f"t{len(self.tensors)}"
+        self.tensors[key] = t.detach().cpu().contiguous()
+        return key
+
+    def encode(self, obj: Any, where: str) -> Any:
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
+            return int(obj)
+        if isinstance(obj, (float, np.floating)):
+            f = float(obj)
+            return f if math.isfinite(f) else {"float": repr(f)}
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, torch.Tensor):
+            return {"tensor": self.tensor(obj)}
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.kind in "biufc" and obj.dtype.kind != "c":
+                return {
+                    "ndarray": self.tensor(torch.from_numpy(np.ascontiguousarray(obj))),
+                    "dtype": obj.dtype.str,
+                }
+            return {
+                "objects": [self.encode(v, where) for v in obj.ravel().tolist()],
+                "shape": list(obj.shape),
+            }
+        if isinstance(obj, pd.Index):
+            return {
+                "index": [self.encode(v, where) for v in obj.tolist()],
+                "dtype": str(obj.dtype),
+            }
+        if isinstance(obj, pd.DataFrame):
+            return {
+                "frame": {
+                    "columns": [self.encode(c, where) for c in obj.columns],
+                    "data": [
+                        self.encode(obj[c].to_numpy(), f"{where}[{c!r}]")
+                        for c in obj.columns
+                    ],
+                }
+            }
+        if isinstance(obj, pd.Series):
+            return {
+                "series": self.encode(obj.to_numpy(), where),
+                "index": self.encode(obj.index, where),
+                "name": self.encode(obj.name, where),
+            }
+        if isinstance(obj, sparse.spmatrix | sparse.sparray):
+            csr = sparse.csr_matrix(obj)
+            return {
+                "csr": [
+                    self.encode(a, where) for a in (csr.data, csr.indices, csr.indptr)
+                ],
+                "shape": list(csr.shape),
+            }
+        if isinstance(obj, (list, tuple)):
+            kind = "list" if isinstance(obj, list) else "tuple"
+            return {kind: [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        if isinstance(obj, dict):
+            return {
+                "dict": [
+                    [self.encode(k, where), self.encode(v, f"{where}[{k!r}]")]
+                    for k, v in obj.items()
+                ]
+            }
+        if isinstance(obj, slice):
+            return {
+                "slice": [
+                    self.encode(v, where) for v in (obj.start, obj.stop, obj.step)
+                ]
+            }
+        if isinstance(obj, Path):
+            return {"path": str(obj)}
+        if hasattr(obj, "utcoffset") and hasattr(obj, "tzname"):  # a time zone
+            return {"tz": str(obj)}
+        if isinstance(obj, nn.Module):
+            raise TypeError(f"{where}: a network outside module_ cannot be saved")
+        name = _name(type(obj))
+        if _allowed(name) and (
+            dataclasses.is_dataclass(obj) or hasattr(obj, "__dict__")
+        ):
+            state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
+            if not isinstance(state, dict):
+                state = vars(obj)
+            return {"object": name, "state": self.estimator_state(obj, state, where)}
+        raise TypeError(
+            f"{where} holds a {type(obj).__name__}, which a deepfit model file cannot "
+            "hold; pickle the estimator instead (a file only for sources you trust)"
+        )
+
+    def estimator_state(self, obj: Any, state: dict[str, Any], where: str) -> Any:
+        out = []
+        for k, v in state.items():
+            if k == "callbacks" and v:
+                warnings.warn(
+                    f"{where}.callbacks: callbacks are code and are not saved; the loaded "
+                    "estimator has callbacks=None",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                v = None
+            if k == "module_":  # rebuilt by the estimator, then its weights loaded
+                module = obj.__dict__[k]
+                weights = {n: self.tensor(t) for n, t in module.state_dict().items()}
+                out.append([k, {"network": weights}])
+                continue
+            if type(v).__name__ == "_PackedModule" or isinstance(v, torch.Generator):
+                continue
+            out.append([k, self.encode(v, f"{where}.{k}")])
+        return out
+
+
+class _Reader:
+    def __init__(self, tensors: dict[str, torch.Tensor], path: Path) -> None:
+        self.tensors, self.path = tensors, path
+
+    def tensor(self, key: str) -> torch.Tensor:
+        if key not in self.tensors:
+            raise ValueError(f"{self.path}: tensor {key!r} is missing")
+        return self.tensors[key]
+
+    def decode(self, obj: Any) -> Any:
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        if isinstance(obj, list):  # only inside tagged values
+            raise ValueError(f"{self.path}: an untagged list")
+        if not isinstance(obj, dict) or len(obj) == 0:
+            raise ValueError(f"{self.path}: an unreadable value {obj!r:.80}")
+        tag = next(iter(obj))
+        v = obj[tag]
+        if tag == "float":
+            return float(v)
+        if tag == "tensor":
+            return self.tensor(v).clone()
+        if tag == "ndarray":
+            return self.tensor(v).numpy().astype(np.dtype(obj["dtype"]), copy=True)
+        if tag == "objects":
+            arr = np.empty(len(v), dtype=object)
+            arr[:] = [self.decode(x) for x in v]
+            return arr.reshape(obj["shape"])
+        if tag == "index":
+            return pd.Index([self.decode(x) for x in v], dtype=obj["dtype"])
+        if tag == "frame":
+            cols = [self.decode(c) for c in v["columns"]]
+            data = [self.decode(d) for d in v["data"]]
+            return pd.DataFrame(dict(zip(cols, data, strict=True)), columns=cols)
+        if tag == "series":
+            return pd.Series(
+                self.decode(v),
+                index=self.decode(obj["index"]),
+                name=self.decode(obj["name"]),
+            )
+        if tag == "csr":
+            data, indices, indptr = (self.decode(x) for x in v)
+            return sparse.csr_matrix((data, indices, indptr), shape=tuple(obj["shape"]))
+        if tag in ("list", "tuple"):
+            items = [self.decode(x) for x in v]
+            return items if tag == "list" else tuple(items)
+        if tag == "dict":
+            return {_hashable(self.decode(k)): self.decode(x) for k, x in v}
+        if tag == "slice":
+            return slice(*(self.decode(x) for x in v))
+        if tag == "path":
+            return Path(v)
+        if tag == "tz":
+            return pd.DatetimeTZDtype(tz=v).tz
+        if tag == "object":
+            return self.build(_class(v, self.path), obj["state"])
+        raise ValueError(f"{self.path}: unknown value tag {tag!r}")
+
+    def build(self, cls: type, state: list[Any]) -> Any:
+        out = cls.__new__(cls)
+        network = None
+        fields: dict[str, Any] = {}
+        for k, v in state:
+            if isinstance(v, dict) and "network" in v:
+                network = {n: self.tensor(t) for n, t in v["network"].items()}
+            else:
+                fields[k] = self.decode(v)
+        if hasattr(out, "__setstate__") and not dataclasses.is_dataclass(out):
+            out.__setstate__(fields)
+        else:
+            out.__dict__.update(fields)
+        if network is not None:
+            with torch.random.fork_rng():
+                module = out._build_module()
+            try:
+                module.load_state_dict(network)
+            except RuntimeError as err:
+                raise ValueError(f"{self.path}: the weights do not fit: {err}") from err
+            module.eval()
+            out.module_ = module
+        return out
+
+
+def _hashable(key: Any) -> Any:
+    if isinstance(key, list):
+        return tuple(_hashable(k) for k in key)
+    return key
+
+
+def save(estimator: Any, path: str | Path) -> None:
+    """Write ``estimator`` (fitted or not) to ``path`` as data only (see the module)."""
+    from deepfit import __version__
+    from deepfit.files import save_torch
+
+    writer = _Writer()
+    name = _name(type(estimator))
+    if not _allowed(name):
+        raise TypeError(f"deepfit.save writes deepfit's estimators, not {name}")
+    state = estimator.__getstate__()
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "deepfit": __version__,
+        "class": name,
+        "state": writer.estimator_state(estimator, state, type(estimator).__name__),
+    }
+    save_torch({"meta": json.dumps(meta), **writer.tensors}, path, "the model")
+
+
+def load(path: str | Path) -> Any:
+    """The estimator written by ``save`` at ``path``. Runs no code from the file: a
+    file that is not a deepfit model (a pickle, another format, a newer version, a
+    class outside deepfit) is refused with a ``ValueError`` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a pickle with code in it fails here, unrun
+        raise ValueError(
+            f"{path} is not a deepfit model file ({type(err).__name__}); pickle and "
+            "joblib files are read with pickle.load, only for files you trust"
+        ) from err
+    if not isinstance(payload, dict) or not isinstance(payload.get("meta"), str):
+        raise ValueError(f"{path} is not a deepfit model file")
+    try:
+        meta = json.loads(payload["meta"])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: its description is not valid JSON") from err
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a deepfit model file")
+    if meta.get("version") != VERSION:
+        raise ValueError(
+            f"{path} is format version {meta.get('version')}; this deepfit reads "
+            f"version {VERSION}"
+        )
+    tensors = {k: v for k, v in payload.items() if k != "meta"}
+    if not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+        raise ValueError(f"{path}: holds something other than tensors")
+    reader = _Reader(tensors, path)
+    return reader.build(_class(meta["class"], path), meta["state"])
