@@ -473,6 +473,16 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             out[~warm] = fallback.numpy()
         return out
 
+    def export(self, path: Any = None) -> Any:
+        """The fitted network for serving, as a ``torch.export.ExportedProgram`` (saved
+        with ``torch.export.save`` when ``path`` is given): it takes int64 user and
+        item codes ``(N,)`` (positions in ``users_`` and ``items_``) and returns the
+        predicted ratings. Unknown ids have no code: serve them the fallback (see
+        :meth:`cold_rows`). The implicit-feedback term exports as a gather."""
+        check_is_fitted(self)
+        example = (torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+        return self._export(example, path)
+
     def cold_rows(self, X: Any) -> pd.DataFrame:
         """Which rows of ``X`` have a user or item never seen in training.
 

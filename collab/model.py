@@ -129,6 +129,16 @@ class ImplicitSum(nn.Module):
         return self._sparse[1], self._sparse[2]
 
     def forward(self) -> torch.Tensor:
+        if torch.compiler.is_exporting():
+            # torch.export takes no sparse tensors: the same sums as a gather and an
+            # index_add over the stored pairs.
+            counts = self.crow[1:] - self.crow[:-1]
+            rows = torch.repeat_interleave(
+                torch.arange(self.n_rows, device=self.crow.device), counts
+            )
+            terms = self.weight[self.col] * self.val[:, None]
+            out = self.weight.new_zeros(self.n_rows, self.weight.shape[1])
+            return out.index_add(0, rows, terms)
         a, a_t = self._matrices()
         return _SparseTimesDense.apply(a, a_t, self.weight)
 

@@ -502,6 +502,22 @@ class NeuralEstimator(BaseEstimator):
             module.to(device)
         return module
 
+    def _export(self, example: tuple[torch.Tensor, ...], path: Any) -> Any:
+        """``module_`` as a ``torch.export`` program on the CPU whose first dimension
+        (the batch) is dynamic; written with ``torch.export.save`` when ``path`` is
+        given. ``example``: two rows of the network's inputs."""
+        import copy as _copy
+
+        check_is_fitted(self)
+        module = _copy.deepcopy(self.module_).cpu().eval()
+        batch = torch.export.Dim("batch")
+        shapes = tuple({0: batch} for _ in example)
+        with torch.no_grad():
+            program = torch.export.export(module, example, dynamic_shapes=shapes)
+        if path is not None:
+            torch.export.save(program, path)
+        return program
+
     def save(self, path: Any) -> None:
         """Write this estimator to ``path`` as data only: ``deepfit.load(path)`` reads
         it back without running code from the file (pickle and joblib files run what

@@ -357,6 +357,22 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         """``fit(X, y, **fit_params)``, then :meth:`transform` ``(X)``."""
         return self.fit(X, y, **fit_params).transform(X)
 
+    def export(self, path: Any = None) -> Any:
+        """The fitted network for serving, as a ``torch.export.ExportedProgram`` (saved
+        with ``torch.export.save`` when ``path`` is given). It takes what
+        ``preprocessor_.transform_arrays(X)`` gives, as tensors: int64 codes
+        ``(N, n_cat)`` and float32 continuous values ``(N, n_cont)``, any ``N``; it
+        returns the raw outputs: logits (softmax, or a sigmoid per label, for
+        probabilities) or standardised regression values (``predict`` maps them back:
+        ``* y_scale_ + y_mean_``, then ``expm1`` where ``log_target_``)."""
+        check_is_fitted(self)
+        pre = self.preprocessor_
+        example = (
+            torch.zeros((2, len(pre.cat_names_)), dtype=torch.long),
+            torch.zeros((2, len(pre.cont_names_)), dtype=torch.float32),
+        )
+        return self._export(example, path)
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Column names of :meth:`transform`'s output."""
         check_is_fitted(self)
