@@ -198,8 +198,14 @@ class ProgressBar(Callback):
         self._close()
         if self.verbose < 1:
             return
-        stage = learn.tags.get("stage")  # a fine-tuning stage, a language model's
-        parts = [f"{stage}: " if stage else ""]
+        # What this fit is part of: a text model's language model, a class's model,
+        # an image size, a fine-tuning stage.
+        where = [
+            f"{k} {v}" if k in ("class", "size") else str(v)
+            for k in ("model", "class", "size", "stage")
+            if (v := learn.tags.get(k)) is not None
+        ]
+        parts = [(", ".join(where) + ": " if where else "")]
         parts[0] += f"epoch {learn.epoch + 1}/{learn.n_epochs}"
         parts.append(f"train_loss {learn.train_loss:.4f}")
         if learn.valid_loss is not None:

@@ -557,6 +557,7 @@ device, verbose, warm_start, amp, callbacks
                 offset=3,
                 history=lm_history,
                 schedule="one_cycle",
+                tags={"model": "language model"},
             )
             self.lm_history_ = lm_history.to_frame()
             state = enc.state_dict()
