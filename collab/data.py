@@ -10,7 +10,6 @@ first appearance otherwise; an id's code is its position, and ids never seen get
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 
 from deepfit.data import as_pandas
+from deepfit.params import warn
 
 __all__ = [
     "AttributeCodes",
@@ -109,19 +109,17 @@ def warn_cold(vocab: pd.Index, values: pd.Series, codes: np.ndarray, role: str) 
     if {seen, here} <= {"integer", "floating", "mixed-integer-float"}:
         here = seen  # 196.0 and 196 are one id
     if here != seen and here not in ("empty", "mixed") and seen != "mixed":
-        warnings.warn(
+        warn(
             f"{cold.sum()} of {len(codes)} rows have {role} ids of another type than "
             f"training's ({here} here, {seen} in fit), all unseen in training: they are "
             f"scored by the fallback. Convert the {role} ids to training's type",
             UserWarning,
-            stacklevel=3,
         )
     elif len(codes) >= 20 and cold.mean() > 0.5:
-        warnings.warn(
+        warn(
             f"{cold.sum()} of {len(codes)} rows have a {role} unseen in training and are "
             "scored by the fallback (cold_rows(X) says which)",
             UserWarning,
-            stacklevel=3,
         )
 
 
@@ -138,11 +136,10 @@ def check_ratings(y: Any, n_rows: int) -> np.ndarray:
         y = y.iloc[:, 0]
     arr = np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
-        warnings.warn(
+        warn(
             "A column-vector y was passed when a 1d array was expected; using its only "
             "column as the ratings",
             DataConversionWarning,
-            stacklevel=3,
         )
         arr = arr[:, 0]
     if arr.ndim != 1:

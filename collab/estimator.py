@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Hashable, Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -28,7 +27,15 @@ from collab.model import EmbeddingDotBias, EmbeddingNN, splitter
 from deepfit import FitData, NeuralEstimator, TensorBatches
 from deepfit.callbacks import Callback
 from deepfit.data import check_sample_weight
-from deepfit.params import Boolean, InstanceOf, Interval, Options, Satisfies, SequenceOf
+from deepfit.params import (
+    Boolean,
+    InstanceOf,
+    Interval,
+    Options,
+    Satisfies,
+    SequenceOf,
+    warn,
+)
 from deepfit.schedules import Schedule
 
 __all__ = ["CollabRegressor"]
@@ -307,12 +314,11 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             self.n_features_in_ = 2
         self._update_seen(u, i, reset)
         if self.implicit and self.seen_.nnz > _IMPLICIT_WARN_PAIRS:
-            warnings.warn(
+            warn(
                 f"implicit=True costs two sparse products over all {self.seen_.nnz:,} "
                 "training pairs per batch; with this many, implicit=False trains much "
                 "faster (at some cost in accuracy)",
                 UserWarning,
-                stacklevel=4,
             )
         if not reset and self.implicit:
             self.module_.set_rated(*self._rated())

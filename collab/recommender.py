@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Hashable, Mapping
 from functools import partial
 from typing import Any, ClassVar
@@ -28,7 +27,7 @@ from collab.metrics import ndcg_at_k
 from collab.model import ItemAutoencoder, RecOutput, autoencoder_splitter
 from deepfit import FitData, History, Learner, NeuralEstimator
 from deepfit.callbacks import Callback
-from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
+from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf, warn
 from deepfit.schedules import Schedule
 
 __all__ = ["CollabRecommender"]
@@ -601,11 +600,10 @@ class CollabRecommender(NeuralEstimator):
             )
         i = encode_ids(self.items_, items)
         if (i < 0).any():
-            warnings.warn(
+            warn(
                 f"{int((i < 0).sum())} interaction(s) of the history name items never "
                 f"seen in training (e.g. {items[i < 0].iloc[0]!r}); they are ignored",
                 UserWarning,
-                stacklevel=2,
             )
         keep = (i >= 0) & (w > 0)
         rows = self._matrix(u[keep], i[keep], w[keep], len(ids))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import numbers
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -52,6 +51,7 @@ from deepfit.params import (
     Satisfies,
     SequenceOf,
     validate_params,
+    warn,
 )
 from deepfit.schedules import Schedule
 
@@ -385,12 +385,11 @@ class NeuralEstimator(BaseEstimator):
             self.verbose if distributed.is_main_process() else 0,
         )
         if not result.reliable:
-            warnings.warn(
+            warn(
                 "the learning-rate finder's curve is unreliable (too short, or the loss "
                 f"hardly fell); using lr={result.suggestion:g}. Pass lr to choose it "
                 "yourself.",
                 RuntimeWarning,
-                stacklevel=4,
             )
         return result.suggestion
 

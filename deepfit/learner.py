@@ -12,7 +12,6 @@ import contextlib
 import math
 import signal
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -24,6 +23,7 @@ import deepfit.distributed as distributed
 from deepfit.callbacks import EVENTS, Callback, CancelFit
 from deepfit.data import to_device
 from deepfit.lr_finder import LRFinderResult, lr_find
+from deepfit.params import warn
 from deepfit.schedules import Schedule, get_schedule
 
 __all__ = ["FitInterrupted", "Learner", "LrSpec", "discriminative_lrs"]
@@ -500,21 +500,19 @@ class Learner:
         self.model.load_state_dict(good)
         self.opt = None
         self.diverged = True
-        warnings.warn(
+        warn(
             f"training loss is {self.train_loss} at epoch {epoch + 1}; stopped and put "
             "back the weights of the last finite epoch (try a lower learning rate)",
             RuntimeWarning,
-            stacklevel=3,
         )
 
     def _interrupt(self) -> None:
         self.interrupted = True
-        warnings.warn(
+        warn(
             f"fit interrupted at epoch {self.epoch + 1}, batch {self.iter + 1}; the model "
             "keeps the weights of the last completed step (or the best ones with early "
             "stopping)",
             FitInterrupted,
-            stacklevel=3,
         )
 
     @contextlib.contextmanager

@@ -5,12 +5,18 @@ dict of name -> list of constraints, any of which may hold; ``None`` in the list
 ``None``), merged with its base class's, as scikit-learn's estimators do. scikit-learn's
 own constraint classes live in a private module, so these few are written here, with the
 same meaning. The checks run before any data is read or any fitted attribute changes.
+
+:func:`warn` issues the library's warnings at the user's line: the first frame outside
+deepfit's packages (Python 3.12's ``skip_file_prefixes``, for 3.10 and 3.11 too).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +30,7 @@ __all__ = [
     "Satisfies",
     "SequenceOf",
     "validate_params",
+    "warn",
 ]
 
 
@@ -172,3 +179,19 @@ def validate_params(est: Any) -> None:
         raise InvalidParameterError(
             f"{name} must be {what}, got {value!r} ({type(est).__name__})"
         )
+
+
+_PACKAGE_DIRS = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), pkg)
+    + os.sep
+    for pkg in ("deepfit", "tabular", "collab", "text", "vision")
+)
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the first caller outside deepfit's packages (the
+    user's call), whatever the depth of the library's own calls."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

@@ -23,7 +23,6 @@ import dataclasses
 import importlib
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ import pandas as pd
 import torch
 from scipy import sparse
 from torch import nn
+
+from deepfit.params import warn
 
 __all__ = ["FORMAT", "VERSION", "load", "save"]
 
@@ -164,11 +165,10 @@ class _Writer:
         out = []
         for k, v in state.items():
             if k == "callbacks" and v:
-                warnings.warn(
+                warn(
                     f"{where}.callbacks: callbacks are code and are not saved; the loaded "
                     "estimator has callbacks=None",
                     UserWarning,
-                    stacklevel=4,
                 )
                 v = None
             if k == "module_":  # rebuilt by the estimator, then its weights loaded

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,7 +29,7 @@ from deepfit import (
 )
 from deepfit.data import check_sample_weight
 from deepfit.files import save_torch
-from deepfit.params import InstanceOf, Interval, Options, SequenceOf
+from deepfit.params import InstanceOf, Interval, Options, SequenceOf, warn
 from deepfit.schedules import Schedule
 from deepfit.targets import encode_targets, weighted_cross_entropy
 from vision.data import (
@@ -645,11 +644,10 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         self._cache = {}
         views = tta_views(self.augment) if tta else tta_views(None)
         if tta and len(views) == 1:
-            warnings.warn(
+            warn(
                 "tta=True with augment=None: no augmentation is known to keep the labels, "
                 "so only the original view is used",
                 UserWarning,
-                stacklevel=3,
             )
         act: Callable[[torch.Tensor], torch.Tensor] = (
             torch.sigmoid if self.multilabel_ else partial(torch.softmax, dim=1)

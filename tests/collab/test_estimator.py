@@ -134,8 +134,9 @@ def test_cold_rows_that_look_like_a_mistake_warn(fitted, toy):
         fitted.predict(numbers.head(5))
     # Most rows of a larger call cold.
     many = pd.DataFrame({"user": [f"new{k}" for k in range(30)], "item": ["i2"] * 30})
-    with pytest.warns(UserWarning, match=r"30 of 30 rows have a user unseen"):
+    with pytest.warns(UserWarning, match=r"30 of 30 rows have a user unseen") as rec:
         fitted.predict(many)
+    assert rec[0].filename == __file__  # the warning points at the user's call
 
 
 @pytest.mark.parametrize("implicit", [True, False])
