@@ -82,11 +82,13 @@ def model_for(pre: TabularPreprocessor, sparse: bool) -> TabularModel:
 
 def estimator(sparse, epochs: int, seed: int) -> TabularClassifier:
     """The estimator on the bare loops' settings; ``sparse`` as ``sparse_embeddings``.
-    The bare loops' model and rows: no piecewise-linear embeddings, every category
-    kept, every row trained on (no early-stopping hold-out)."""
+    The bare loops' model and rows: no piecewise-linear embeddings, one member (no
+    batch ensemble), every category kept, every row trained on (no early-stopping
+    hold-out)."""
     return TabularClassifier(
         sparse_embeddings=sparse,
         cont_bins=0,
+        n_members=1,
         min_frequency=1,
         early_stopping=False,
         layers=LAYERS,
