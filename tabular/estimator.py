@@ -75,11 +75,12 @@ _COMMON_DOC = """
         besides the value itself; 0 turns it off.
     cont_dim : int, default=8
         Width of each continuous column's piecewise-linear embedding.
-    n_members : int, default=1
+    n_members : int, default=8
         Members of a batch ensemble (TabM-mini, Gorishniy et al. 2025): the MLP runs
         once per member on each row, each member with its own input adapter and head
         and its own loss; predictions average the members' (probabilities for a
-        classifier). Costs about ``n_members`` times the MLP's compute.
+        classifier). Costs about ``n_members`` times the MLP's compute; 1 turns it off.
+        8 was chosen by 5-fold CV on the training parts of the tabular suite.
     epochs : int, default=50
         The most epochs of the one-cycle schedule; early stopping usually ends sooner.
     early_stopping : bool or int, default=10
@@ -155,7 +156,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         clip: bool = True,
         cont_bins: int = 16,
         cont_dim: int = 8,
-        n_members: int = 1,
+        n_members: int = 8,
         class_weight: str | dict | None = None,
         *,
         epochs: int = 50,
@@ -393,7 +394,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         clip: bool = True,
         cont_bins: int = 16,
         cont_dim: int = 8,
-        n_members: int = 1,
+        n_members: int = 8,
         y_range: tuple[Any, Any] | None = None,
         log_target: bool | str = "auto",
         *,
