@@ -273,8 +273,14 @@ def _hashable(key: Any) -> Any:
 
 def save(estimator: Any, path: str | Path) -> None:
     """Write ``estimator`` (fitted or not) to ``path`` as data only (see the module)."""
-    from deepfit import __version__
+    from importlib.metadata import PackageNotFoundError, version
+
     from deepfit.files import save_torch
+
+    try:
+        written_by = version("deepfit")
+    except PackageNotFoundError:  # a checkout that was not installed
+        written_by = "unknown"
 
     writer = _Writer()
     name = _name(type(estimator))
@@ -284,7 +290,7 @@ def save(estimator: Any, path: str | Path) -> None:
     meta = {
         "format": FORMAT,
         "version": VERSION,
-        "deepfit": __version__,
+        "deepfit": written_by,
         "class": name,
         "state": writer.estimator_state(estimator, state, type(estimator).__name__),
     }

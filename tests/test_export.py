@@ -21,7 +21,9 @@ def test_tabular_export_matches_predict_proba_and_predict(tmp_path):
     codes, cont = clf.preprocessor_.transform_arrays(X.iloc[:37])  # any batch size
     logits = program.module()(torch.from_numpy(codes), torch.from_numpy(cont))
     np.testing.assert_allclose(
-        torch.softmax(logits, 1).detach().numpy(), clf.predict_proba(X.iloc[:37]), atol=1e-5
+        torch.softmax(logits, 1).detach().numpy(),
+        clf.predict_proba(X.iloc[:37]),
+        atol=1e-5,
     )
     reg = TabularRegressor(**FAST).fit(X, np.exp(X["x"]) * 10)
     codes, cont = reg.preprocessor_.transform_arrays(X)
