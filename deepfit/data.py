@@ -1,4 +1,6 @@
-"""In-memory batching for data that fits in memory as tensors (tabular, collaborative).
+"""In-memory batching for data that fits in memory as tensors (tabular, collaborative),
+and the input checks every domain shares (class labels, sample weights, frames from
+polars and pyarrow).
 
 Peers wrap such data in a per-row ``Dataset`` and a ``collate`` function, which costs a
 Python call per row. Here each epoch draws one permutation, gathers every tensor in that

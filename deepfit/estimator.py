@@ -505,10 +505,8 @@ class NeuralEstimator(BaseEstimator):
         """``module_`` as a ``torch.export`` program on the CPU whose first dimension
         (the batch) is dynamic; written with ``torch.export.save`` when ``path`` is
         given. ``example``: two rows of the network's inputs."""
-        import copy as _copy
-
         check_is_fitted(self)
-        module = _copy.deepcopy(self.module_).cpu().eval()
+        module = copy.deepcopy(self.module_).cpu().eval()
         batch = torch.export.Dim("batch")
         shapes = tuple({0: batch} for _ in example)
         with torch.no_grad():
