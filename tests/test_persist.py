@@ -114,3 +114,30 @@ def test_tampered_or_foreign_files_are_refused(tmp_path, capsys):
         deepfit.load(path)
     with pytest.raises(FileNotFoundError, match="no model file"):
         deepfit.load(tmp_path / "absent")
+
+
+def test_parameters_and_attributes_of_every_kind_round_trip(tmp_path):
+    from sklearn.frozen import FrozenEstimator
+
+    from tabular import TabularClassifier
+    from tests.tabular.test_estimator import FAST, make_data
+    from tests.text.test_estimator import TINY, clf, reviews
+    from text import LanguageModel
+
+    X, y = make_data(300)
+    sliced = TabularClassifier(**{**FAST, "lr": slice(1e-3, 1e-2)}).fit(X, y)
+    found = TabularClassifier(**{**FAST, "lr": None}).fit(X, y)  # an LRFinderResult
+    texts, labels = reviews(40)
+    lm = LanguageModel(
+        epochs=1, batch_size=8, bptt=16, min_freq=1, random_state=0, **TINY
+    ).fit(texts)
+    text = clf(epochs=1, language_model=FrozenEstimator(lm)).fit(texts, labels)
+    for est, data in ((sliced, X), (found, X), (text, texts)):
+        est.save(tmp_path / "m")
+        back = deepfit.load(tmp_path / "m")
+        np.testing.assert_allclose(back.predict_proba(data), est.predict_proba(data))
+    assert deepfit.load(tmp_path / "m").language_model.estimator.vocab_.itos_ == (
+        lm.vocab_.itos_
+    )
+    found.save(tmp_path / "f")
+    assert deepfit.load(tmp_path / "f").lr_find_.suggestion == found.lr_find_.suggestion
