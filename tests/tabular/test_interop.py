@@ -73,3 +73,14 @@ def test_set_output_in_a_pipeline(how):
     assert type(out).__module__.split(".")[0] == how
     assert list(out.columns) == list(pipe[0].get_feature_names_out())
     assert pipe.score(X, y) > 0.85
+
+
+@pytest.mark.parametrize("backend", ["numpy_nullable", "pyarrow"])
+def test_every_pandas_dtype_backend_gives_the_same_answer(fitted, backend):
+    clf, X, y = fitted
+    converted = X.convert_dtypes(dtype_backend=backend)
+    np.testing.assert_allclose(
+        clf.predict_proba(converted), clf.predict_proba(X), atol=1e-6
+    )
+    refit = TabularClassifier(**FAST).fit(converted, y)
+    np.testing.assert_allclose(refit.predict_proba(X), clf.predict_proba(X), atol=1e-6)
