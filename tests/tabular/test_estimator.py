@@ -475,3 +475,21 @@ def test_the_finders_choice_is_logged(caplog):
         clf = TabularClassifier(**{**FAST, "lr": None, "epochs": 1}).fit(X, y)
     found = [r.getMessage() for r in caplog.records if "finder" in r.getMessage()]
     assert len(found) == 1 and f"lr={clf.lr_:.3g}" in found[0]
+
+
+def test_holdout_latest_keeps_the_most_recent_rows_for_early_stopping():
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", periods=300, freq="D", tz="Europe/Paris")
+    X = pd.DataFrame({"when": days[rng.permutation(300)], "a": rng.normal(size=300)})
+    y = X["when"].dt.day_of_year + X["a"]
+    est = TabularRegressor(**{**FAST, "holdout": "latest", "early_stopping": 3}).fit(
+        X, y
+    )
+    train, valid = est._holdout_split(X, y.to_numpy())
+    assert (
+        len(valid) == 30 and X["when"].iloc[valid].min() > X["when"].iloc[train].max()
+    )
+    with pytest.raises(ValueError, match="needs a datetime column"):
+        TabularRegressor(**{**FAST, "holdout": "latest", "early_stopping": 3}).fit(
+            X[["a"]], y
+        )
