@@ -67,3 +67,20 @@ def md_table(rows: list[dict], columns: list[str]) -> str:
         "| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows
     ]
     return "\n".join(lines)
+
+
+def parse_config(text: str) -> tuple[str, dict]:
+    """``name=key:value,key:value`` -> (name, params), the ``--config`` argument of the
+    scripts that compare settings; values parsed as Python literals (numbers, tuples,
+    strings), else kept as text."""
+    import ast
+
+    name, _, rest = text.partition("=")
+    params = {}
+    for part in filter(None, rest.split(",")):
+        key, _, value = part.partition(":")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return name, params

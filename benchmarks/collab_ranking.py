@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from scipy import sparse
 
-from benchmarks._common import data_dir, md_table, peak_rss_mb, save
+from benchmarks._common import data_dir, md_table, parse_config, peak_rss_mb, save
 from collab import CollabRecommender, CollabRegressor
 from collab.metrics import coverage, ndcg_at_k, precision_at_k, recall_at_k
 
@@ -250,22 +250,6 @@ def run_split(name: str, train, test, make) -> dict:
     recs = model.recommend(users, k=20)
     rec_s = time.perf_counter() - start
     return {**score(recs, relevant, n_items), "fit_s": fit_s, "recommend_s": rec_s}
-
-
-def parse_config(text: str) -> tuple[str, dict]:
-    """``name=key:value,key:value`` -> (name, params); values parsed as Python
-    literals (numbers, tuples, strings)."""
-    import ast
-
-    name, _, rest = text.partition("=")
-    params = {}
-    for part in filter(None, rest.split(",")):
-        key, _, value = part.partition(":")
-        try:
-            params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[key] = value
-    return name, params
 
 
 def main() -> None:

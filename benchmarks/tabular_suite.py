@@ -25,7 +25,6 @@ literals); the defaults always run.
 from __future__ import annotations
 
 import argparse
-import ast
 import math
 import time
 import warnings
@@ -49,7 +48,7 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-from benchmarks._common import data_dir, md_table, peak_rss_mb, save
+from benchmarks._common import data_dir, md_table, parse_config, peak_rss_mb, save
 from tabular import TabularClassifier, TabularRegressor
 from tabular.demo import load_adult
 
@@ -337,18 +336,6 @@ def run_table(table, root, args, configs) -> list[dict]:
     for row in rows:
         row["ratio"] = row["error"] / base
     return rows
-
-
-def parse_config(text: str) -> tuple[str, dict]:
-    name, _, rest = text.partition("=")
-    params = {}
-    for part in filter(None, rest.split(",")):
-        key, _, value = part.partition(":")
-        try:
-            params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[key] = value
-    return name, params
 
 
 def main() -> None:

@@ -11,7 +11,12 @@ import torch
 
 from deepfit.data import check_class_labels
 
-__all__ = ["encode_targets", "weighted_cross_entropy"]
+__all__ = [
+    "encode_targets",
+    "label_set_accuracy",
+    "labels_from_hits",
+    "weighted_cross_entropy",
+]
 
 
 def _is_label_list(v: Any) -> bool:
@@ -123,3 +128,26 @@ def weighted_cross_entropy(
     else:
         loss = torch.nn.functional.cross_entropy(pred, y, reduction="none")
     return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def labels_from_hits(hits: np.ndarray, classes: np.ndarray, label_format: str) -> Any:
+    """Multi-label predictions ``hits`` ``(n, n_classes)`` (bool) in the form ``y`` was
+    given: a 0/1 indicator matrix, or an object array of label lists."""
+    if label_format == "indicator":
+        return hits.astype(np.int64)
+    out = np.empty(len(hits), dtype=object)
+    for i, row in enumerate(hits):
+        out[i] = classes[row].tolist()
+    return out
+
+
+def label_set_accuracy(
+    truth: torch.Tensor, hits: np.ndarray, sample_weight: Any = None
+) -> float:
+    """The share of rows whose whole label set is right (scikit-learn's accuracy on
+    indicator matrices); ``truth`` as :func:`encode_targets` gives it."""
+    from sklearn.metrics import accuracy_score
+
+    return float(
+        accuracy_score(truth.numpy().astype(bool), hits, sample_weight=sample_weight)
+    )

@@ -30,7 +30,12 @@ from deepfit import (
 from deepfit.data import check_sample_weight
 from deepfit.params import InstanceOf, Interval, Satisfies, SequenceOf
 from deepfit.schedules import Schedule, get_schedule
-from deepfit.targets import encode_targets, weighted_cross_entropy
+from deepfit.targets import (
+    encode_targets,
+    label_set_accuracy,
+    labels_from_hits,
+    weighted_cross_entropy,
+)
 from text.awd_lstm import (
     LMModel,
     PoolingClassifier,
@@ -601,13 +606,9 @@ device, verbose, warm_start, amp, callbacks
         proba = self.predict_proba(X)
         if not self.multilabel_:
             return self.classes_[proba.argmax(1)]
-        hits = proba > self.threshold
-        if self._label_format() == "indicator":
-            return hits.astype(int)
-        out = np.empty(len(hits), dtype=object)
-        for i, row in enumerate(hits):
-            out[i] = self.classes_[row].tolist()
-        return out
+        return labels_from_hits(
+            proba > self.threshold, self.classes_, self._label_format()
+        )
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (multi-label: the share of texts whose whole label set is right)."""
@@ -617,9 +618,9 @@ device, verbose, warm_start, amp, callbacks
             return float(
                 accuracy_score(y, self.predict(X), sample_weight=sample_weight)
             )
-        truth = self._targets(y, _n_rows(y), reset=False).numpy().astype(bool)
-        pred = self.predict_proba(X) > self.threshold
-        return float(accuracy_score(truth, pred, sample_weight=sample_weight))
+        truth = self._targets(y, _n_rows(y), reset=False)
+        hits = self.predict_proba(X) > self.threshold
+        return label_set_accuracy(truth, hits, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

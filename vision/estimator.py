@@ -31,7 +31,12 @@ from deepfit.data import check_sample_weight
 from deepfit.files import save_torch
 from deepfit.params import InstanceOf, Interval, Options, SequenceOf, warn
 from deepfit.schedules import Schedule
-from deepfit.targets import encode_targets, weighted_cross_entropy
+from deepfit.targets import (
+    encode_targets,
+    label_set_accuracy,
+    labels_from_hits,
+    weighted_cross_entropy,
+)
 from vision.data import (
     ImageDataset,
     Images,
@@ -677,13 +682,9 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         proba = self.predict_proba(X, tta=tta)
         if not self.multilabel_:
             return self.classes_[proba.argmax(1)]
-        hits = proba >= self.threshold
-        if self.label_format_ == "indicator":
-            return hits.astype(np.int64)
-        out = np.empty(len(hits), dtype=object)
-        for i, row in enumerate(hits):
-            out[i] = self.classes_[row].tolist()
-        return out
+        return labels_from_hits(
+            proba >= self.threshold, self.classes_, self.label_format_
+        )
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (multi-label: the share of images whose whole label set is right)."""
@@ -693,9 +694,9 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
             return float(
                 accuracy_score(y, self.predict(X), sample_weight=sample_weight)
             )
-        truth = self._encode_y(y, len(y), reset=False).numpy().astype(bool)
-        pred = self.predict_proba(X) >= self.threshold
-        return float(accuracy_score(truth, pred, sample_weight=sample_weight))
+        truth = self._encode_y(y, len(y), reset=False)
+        hits = self.predict_proba(X) >= self.threshold
+        return label_set_accuracy(truth, hits, sample_weight)
 
     def save_body(self, path: str | os.PathLike) -> None:
         """Write the fitted body (backbone) as a state dict, with torchvision's key
