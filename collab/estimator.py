@@ -489,6 +489,15 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         example = (torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
         return self._export(example, path)
 
+    def export_onnx(self, path: Any) -> Any:
+        """The fitted network for serving, written to ``path`` as an ONNX model (needs
+        the ``export`` extra: ``pip install 'deepfit[export]'``). Its inputs and output
+        are :meth:`export`'s, named: ``users`` and ``items`` (int64 ``(N,)``) in,
+        ``rating`` out, any ``N``. Returns the ``torch.onnx.ONNXProgram``."""
+        check_is_fitted(self)
+        example = (torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+        return self._export_onnx(example, path, ["users", "items"], ["rating"])
+
     def cold_rows(self, X: Any) -> pd.DataFrame:
         """Which rows of ``X`` have a user or item never seen in training.
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import numbers
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -514,6 +515,53 @@ class NeuralEstimator(BaseEstimator):
         if path is not None:
             torch.export.save(program, path)
         return program
+
+    def _export_onnx(
+        self,
+        example: tuple[torch.Tensor, ...],
+        path: Any,
+        input_names: list[str],
+        output_names: list[str],
+    ) -> Any:
+        """``module_`` as an ONNX model on the CPU whose first dimension (the batch,
+        named ``"batch"``) is dynamic, written to ``path`` in one file (the weights go
+        beside it, to ``path`` + ``.data``, only past ONNX's 2 GB limit). Returns the
+        ``torch.onnx.ONNXProgram``. ``example``: two rows of the network's inputs."""
+        check_is_fitted(self)
+        for name in ("onnx", "onnxscript"):
+            try:
+                importlib.import_module(name)
+            except ImportError as err:
+                raise ImportError(
+                    f"{type(self).__name__}.export_onnx needs the '{name}' package "
+                    "(torch's ONNX exporter runs on onnx and onnxscript): "
+                    "pip install 'deepfit[export]'"
+                ) from err
+        module = copy.deepcopy(self.module_).cpu().eval()
+        # The module, not _export's program: torch.onnx traces it with the settings its
+        # translation needs (a program from torch.export.export leaves the collab
+        # implicit term's data-dependent length as a sym_numel ONNX has no op for).
+        # DYNAMIC, not a named Dim: torch.onnx warns when two inputs share a name.
+        shapes = tuple({0: torch.export.Dim.DYNAMIC} for _ in example)
+        with torch.no_grad():
+            onnx_program = torch.onnx.export(
+                module,
+                example,
+                dynamo=True,
+                dynamic_shapes=shapes,
+                input_names=input_names,
+                output_names=output_names,
+                verbose=False,
+            )
+        onnx_program.rename_axes(
+            {
+                value.shape[0]: "batch"
+                for value in onnx_program.model.graph.inputs
+                if not isinstance(value.shape[0], int)
+            }
+        )
+        onnx_program.save(path)
+        return onnx_program
 
     def save(self, path: Any) -> None:
         """Write this estimator to ``path`` as data only: ``deepfit.load(path)`` reads

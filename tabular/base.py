@@ -389,13 +389,31 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         returns the raw outputs: logits (softmax, or a sigmoid per label, for
         probabilities) or standardised regression values (``predict`` maps them back:
         ``* y_scale_ + y_mean_``, then ``expm1`` where ``log_target_``)."""
+        return self._export(self._export_example(), path)
+
+    def export_onnx(self, path: Any) -> Any:
+        """The fitted network for serving, written to ``path`` as an ONNX model (needs
+        the ``export`` extra: ``pip install 'deepfit[export]'``). Its inputs and outputs
+        are :meth:`export`'s, named: ``codes`` (int64 ``(N, n_cat)``) and ``cont``
+        (float32 ``(N, n_cont)``) in, ``output`` out, any ``N``. Returns the
+        ``torch.onnx.ONNXProgram``. Served with onnxruntime::
+
+            est.export_onnx("model.onnx")
+            session = onnxruntime.InferenceSession("model.onnx")
+            codes, cont = est.preprocessor_.transform_arrays(X)
+            (output,) = session.run(None, {"codes": codes, "cont": cont})
+        """
+        example = self._export_example()
+        return self._export_onnx(example, path, ["codes", "cont"], ["output"])
+
+    def _export_example(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two rows of the network's inputs, for tracing."""
         check_is_fitted(self)
         pre = self.preprocessor_
-        example = (
+        return (
             torch.zeros((2, len(pre.cat_names_)), dtype=torch.long),
             torch.zeros((2, len(pre.cont_names_)), dtype=torch.float32),
         )
-        return self._export(example, path)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Column names of :meth:`transform`'s output."""
