@@ -130,6 +130,11 @@ class LMBatches:
     windows and covers the stream exactly once. The last ``(len - 1) % batch_size``
     tokens of the stream are dropped.
 
+    With ``weights`` (one per document) the batches are ``(x, y, w)``: ``w``, shaped as
+    ``y``, is the weight of the document each target token belongs to, scaled so that
+    the stream's tokens average 1 (a batch's mean of ``w`` times the token losses is then
+    its share of the stream's weighted mean, whatever the weights' scale).
+
     Parameters
     ----------
     docs : sequence of 1-D int arrays or tensors
@@ -141,6 +146,8 @@ class LMBatches:
         Concatenate the documents in a new random order every epoch.
     generator : torch.Generator, optional
     device : str or torch.device, optional
+    weights : sequence of float, optional
+        A non-negative weight per document, not all of the tokens' zero.
     """
 
     def __init__(
@@ -152,11 +159,28 @@ class LMBatches:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         device: str | torch.device | None = None,
+        weights: Sequence[float] | None = None,
     ) -> None:
         if isinstance(docs, (np.ndarray, torch.Tensor)) and np.ndim(docs) == 1:
             docs = [docs]
         self.docs = [torch.as_tensor(np.asarray(d), dtype=torch.long) for d in docs]
         self.n_tokens = sum(len(d) for d in self.docs)
+        self.weights = None
+        if weights is not None:
+            w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+            lengths = torch.tensor([len(d) for d in self.docs], dtype=torch.float64)
+            if w.shape != lengths.shape:
+                raise ValueError(
+                    f"weights has shape {tuple(w.shape)}, expected ({len(self.docs)},): "
+                    "one per document"
+                )
+            mean = float((w * lengths).sum()) / max(self.n_tokens, 1)
+            if not (torch.isfinite(w).all() and (w >= 0).all() and mean > 0):
+                raise ValueError(
+                    "weights must be finite and non-negative, and give some token a "
+                    "positive weight"
+                )
+            self.weights = (w / mean).float()
         if batch_size < 1 or bptt < 1:
             raise ValueError(
                 f"batch_size and bptt must be >= 1, got {batch_size}, {bptt}"
@@ -177,10 +201,19 @@ class LMBatches:
 
     def stream(self) -> torch.Tensor:
         """This epoch's stream (documents in a new order when shuffling)."""
+        return self._streams()[0]
+
+    def _streams(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This epoch's stream and, with ``weights``, its tokens' weights."""
+        order = list(range(len(self.docs)))
         if self.shuffle and len(self.docs) > 1:
             order = torch.randperm(len(self.docs), generator=self.generator).tolist()
-            return torch.cat([self.docs[i] for i in order])
-        return torch.cat(self.docs) if len(self.docs) > 1 else self.docs[0]
+        docs = [self.docs[i] for i in order]
+        s = torch.cat(docs) if len(docs) > 1 else docs[0]
+        if self.weights is None:
+            return s, None
+        lengths = torch.tensor([len(d) for d in docs])
+        return s, torch.repeat_interleave(self.weights[order], lengths)
 
     def window_lengths(self) -> list[int]:
         """This epoch's window lengths: ``len(self)`` of them summing to ``row_len``."""
@@ -200,16 +233,22 @@ class LMBatches:
             return [self.bptt] * (n - 1) + [self.row_len - self.bptt * (n - 1)]
         return lengths.tolist()
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        s = self.stream()
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        s, ws = self._streams()
         bs, n = self.batch_size, self.row_len
         x = s[: bs * n].view(bs, n)  # (B, row_len): row i is one contiguous stretch
         y = s[1 : bs * n + 1].view(bs, n)
+        w = None if ws is None else ws[1 : bs * n + 1].view(bs, n)  # y's documents
         if self.device is not None:
             x, y = x.to(self.device), y.to(self.device)
+            w = None if w is None else w.to(self.device)
         i = 0
         for length in self.window_lengths():
-            yield x[:, i : i + length], y[:, i : i + length].reshape(-1)
+            window = slice(i, i + length)
+            if w is None:
+                yield x[:, window], y[:, window].reshape(-1)
+            else:
+                yield x[:, window], y[:, window].reshape(-1), w[:, window].reshape(-1)
             i += length
 
 

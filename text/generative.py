@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from deepfit import Callback, FitData, History, Learner
+from deepfit.data import check_sample_weight
 from deepfit.params import InstanceOf, Interval
 from deepfit.schedules import Schedule
 from text.awd_lstm import ClassConditionalLM, LMModel
@@ -39,7 +40,10 @@ _SCORE_CELLS = 2**24
 
 
 def fit_calibration(
-    log_likelihoods: torch.Tensor, y: torch.Tensor, n_classes: int
+    log_likelihoods: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    weights: torch.Tensor | None = None,
 ) -> tuple[float, torch.Tensor]:
     """The scale and per-class offsets that minimise the cross-entropy of
     ``softmax(scale * log_likelihoods + offset)`` on held-out texts (Platt scaling with
@@ -53,9 +57,14 @@ def fit_calibration(
     log_likelihoods : Tensor ``(n, n_classes)``, nats
     y : Tensor ``(n,)`` of class indices
     n_classes : int
+    weights : Tensor ``(n,)``, optional
+        Per-text weights of the cross-entropy (a weighted mean), not all zero.
     """
     ll = log_likelihoods.double()
     ll = ll - ll.mean(1, keepdim=True)  # softmax ignores a shift per row
+    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+    if w is not None:
+        w = w / w.sum()
     start = -math.log(max(float(ll.std()), 1e-6)) if ll.numel() > 1 else 0.0
     log_scale = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     offsets = torch.zeros(n_classes - 1, dtype=torch.float64, requires_grad=True)
@@ -66,7 +75,10 @@ def fit_calibration(
     def closure() -> torch.Tensor:
         opt.zero_grad()
         logits = log_scale.exp() * ll + torch.cat([offsets.new_zeros(1), offsets])
-        loss = F.cross_entropy(logits, y.long())
+        if w is None:
+            loss = F.cross_entropy(logits, y.long())
+        else:
+            loss = (F.cross_entropy(logits, y.long(), reduction="none") * w).sum()
         loss = loss + 1e-3 * ((log_scale - start) ** 2 + offsets.pow(2).sum())
         loss.backward()
         return loss
@@ -88,6 +100,10 @@ class _ClassTexts(FitData):
     cal_docs: list[np.ndarray] | None = None
     cal_codes: np.ndarray | None = None
     fit_codes: np.ndarray | None = None  # the classes of the language models' texts
+    # sample_weight's shares, aligned with per_class, cal_docs and fit_codes (or None)
+    per_class_weights: list[np.ndarray] | None = None
+    cal_weights: np.ndarray | None = None
+    fit_weights: np.ndarray | None = None
 
 
 class _LogLikelihoods(nn.Module):
@@ -308,11 +324,22 @@ callbacks
     # ---- fitting --------------------------------------------------------------------
 
     def fit(
-        self, X: Any, y: Any, eval_set: tuple[Any, Any] | None = None
+        self,
+        X: Any,
+        y: Any,
+        eval_set: tuple[Any, Any] | None = None,
+        sample_weight: Any = None,
     ) -> GenerativeTextClassifier:
         """Fit on texts ``X`` and one class per text ``y``; ``eval_set=(X_valid,
-        y_valid)`` gives validation texts (otherwise ``validation_fraction``)."""
-        return self._fit(X, y, eval_set=eval_set)
+        y_valid)`` gives validation texts (otherwise ``validation_fraction``).
+
+        ``sample_weight`` weighs each text: its tokens in its class's language-model
+        loss, and its term in the calibration (or, with ``calibration_fraction=0``, in
+        the class frequencies). A text of weight 0 adds nothing to either, though its
+        words still join the shared vocabulary and it still passes through its class's
+        token stream (the model reads it, unweighted validation texts likewise).
+        """
+        return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
     def lr_find(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """The learning-rate sweep that ``lr=None`` runs, on a fresh copy of this
@@ -322,12 +349,20 @@ callbacks
         ``.plot()`` on the result shows the curve."""
         return self._sweep(X, y, kwargs)
 
-    def _fit_data(self, X: Any, y: Any, eval_set: Any, reset: bool) -> _ClassTexts:
+    def _fit_data(
+        self,
+        X: Any,
+        y: Any,
+        eval_set: Any,
+        reset: bool,
+        sample_weight: Any = None,
+    ) -> _ClassTexts:
         """Tokens, vocabulary, the validation and calibration splits."""
         texts = as_texts(X, self.text_col)
         if not texts:
             raise ValueError("X holds no texts")
         codes = self._targets(y, len(texts), reset=reset).numpy()
+        w = check_sample_weight(sample_weight, len(texts))
         eval_texts = eval_codes = None
         if eval_set is not None:
             if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
@@ -349,17 +384,24 @@ callbacks
             if valid_idx is not None:
                 valid_docs, eval_codes = [docs[i] for i in valid_idx], codes[valid_idx]
                 docs, codes = [docs[i] for i in train_idx], codes[train_idx]
+                w = None if w is None else w[train_idx]
         fit_idx, cal_idx = self._calibration_split(codes)
-        per_class = [
-            [docs[i] for i in fit_idx if codes[i] == k]
-            for k in range(len(self.classes_))
+        per_class_idx = [
+            fit_idx[codes[fit_idx] == k] for k in range(len(self.classes_))
         ]
-        for name, class_docs in zip(self.classes_.tolist(), per_class, strict=True):
-            n = sum(len(d) for d in class_docs)
+        per_class = [[docs[i] for i in idx] for idx in per_class_idx]
+        for name, idx in zip(self.classes_.tolist(), per_class_idx, strict=True):
+            n = sum(len(docs[i]) for i in idx)
             if n < 2:
                 raise ValueError(
                     f"class {name!r} has {n} token(s) to train its language model "
                     "on; it needs at least 2"
+                )
+            if w is not None and not (w[idx] * [len(docs[i]) for i in idx]).any():
+                raise ValueError(
+                    f"class {name!r} has no text of positive sample_weight to train "
+                    f"its language model on (of {len(idx)}, after the validation and "
+                    "calibration hold-outs)"
                 )
         self.n_train_tokens_ = sum(len(d) for c in per_class for d in c)
         return _ClassTexts(
@@ -371,6 +413,9 @@ callbacks
             cal_docs=[docs[i] for i in cal_idx],
             cal_codes=codes[cal_idx],
             fit_codes=codes[fit_idx],
+            per_class_weights=None if w is None else [w[i] for i in per_class_idx],
+            cal_weights=None if w is None else w[cal_idx],
+            fit_weights=None if w is None else w[fit_idx],
         )
 
     def _build_module(self) -> ClassConditionalLM:
@@ -421,27 +466,37 @@ callbacks
                 history=history,
                 schedule=self.schedule,
                 tags={"class": name},
+                weights=None
+                if data.per_class_weights is None
+                else data.per_class_weights[k],
             )
             if interrupted:
                 learner.interrupted = True
                 break
-        self._calibrate(data.cal_docs, data.cal_codes, data.fit_codes)
+        self._calibrate(data)
         return lr
 
-    def _calibrate(
-        self, cal_docs: list[np.ndarray], cal_codes: np.ndarray, fit_codes: np.ndarray
-    ) -> None:
-        """The scale and offsets from the held-out texts; without any, the plain Bayes
-        rule (scale 1, log class frequencies of the language models' texts)."""
+    def _calibrate(self, data: _ClassTexts) -> None:
+        """The scale and offsets from the held-out texts; without any (or with
+        ``sample_weight`` 0 on all of them), the plain Bayes rule (scale 1, log class
+        frequencies of the language models' texts, weighted)."""
         module = self.module_
+        cal_docs, cal_w = data.cal_docs, data.cal_weights
+        if cal_w is not None and not cal_w.any():
+            cal_docs = []
         self.n_calibration_ = len(cal_docs)
         if cal_docs:
             ll = self._score(cal_docs, calibrated=False)
             scale, offset = fit_calibration(
-                ll, torch.as_tensor(cal_codes), len(self.classes_)
+                ll,
+                torch.as_tensor(data.cal_codes),
+                len(self.classes_),
+                None if cal_w is None else torch.as_tensor(cal_w),
             )
         else:
-            counts = np.bincount(fit_codes, minlength=len(self.classes_))
+            counts = np.bincount(
+                data.fit_codes, data.fit_weights, minlength=len(self.classes_)
+            )
             scale, offset = 1.0, torch.log(torch.as_tensor(counts / counts.sum()))
         module.scale.fill_(scale)
         module.offset.copy_(offset)

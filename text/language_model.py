@@ -40,10 +40,16 @@ __all__ = [
 ]
 
 
-def lm_loss(pred: LMOutput, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of a language model's next-token logits, in nats per token."""
-    logits = pred.logits
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target)
+def lm_loss(
+    pred: LMOutput, target: torch.Tensor, w: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of a language model's next-token logits, in nats per token; with
+    token weights ``w`` (shaped as ``target``, as :class:`text.LMBatches` gives them,
+    scaled to average 1 over the stream) the mean of the weighted losses."""
+    logits = pred.logits.reshape(-1, pred.logits.size(-1)).float()
+    if w is None:
+        return F.cross_entropy(logits, target)
+    return (F.cross_entropy(logits, target, reduction="none") * w).mean()
 
 
 class ActivationRegularization(Callback):
@@ -163,10 +169,15 @@ class TextEstimator(NeuralEstimator):
         )
 
     def _stream(
-        self, docs: list[np.ndarray], batch_size: int, offset: int | None = None
+        self,
+        docs: list[np.ndarray],
+        batch_size: int,
+        offset: int | None = None,
+        weights: np.ndarray | None = None,
     ) -> LMBatches:
         """The documents as a BPTT stream: shuffled, with random window lengths, when
-        ``offset`` (of the shuffling generator) is given; in order otherwise."""
+        ``offset`` (of the shuffling generator) is given; in order otherwise.
+        ``weights``: one per document, for the training stream's loss."""
         n = sum(len(d) for d in docs)
         if offset is None:
             if n < 2:
@@ -181,6 +192,7 @@ class TextEstimator(NeuralEstimator):
             shuffle=True,
             generator=self._generator(offset),
             device=self._device(),
+            weights=weights,
         )
 
     def _fine_tune_lm(
@@ -197,15 +209,17 @@ class TextEstimator(NeuralEstimator):
         history: History,
         schedule: str | Schedule,
         tags: dict[str, Any] | None = None,
+        weights: np.ndarray | None = None,
     ) -> tuple[float, bool]:
         """ULMFiT's step 2 on ``docs``: the language model ``lm`` trained for ``epochs``
         through the engine's ``fine_tune``, the first epoch with only the embedding and
         decoder trainable, at twice the rate, when ``pretrained`` (new words start at the
         mean vector: let them adapt before the LSTMs move). ``lr=None`` resolves the rate
-        (the finder, on this model). Returns the rate and whether Ctrl-C ended it."""
+        (the finder, on this model). ``weights``: one per document of ``docs``, weighing
+        its tokens in the training loss. Returns the rate and whether Ctrl-C ended it."""
         n = sum(len(d) for d in docs)
         bs = max(1, min(batch_size, (n - 1) // (2 * self.bptt)))
-        train = self._stream(docs, bs, offset)
+        train = self._stream(docs, bs, offset, weights)
         valid = None
         if valid_docs:
             valid = self._stream(valid_docs, bs)

@@ -59,6 +59,30 @@ def test_shuffled_documents_keep_every_token_each_epoch():
     assert len(firsts) > 1
 
 
+def test_document_weights_follow_each_target_token_and_average_one():
+    docs = [np.full(n, i) for i, n in enumerate([5, 9, 13, 7, 30])]
+    weights = np.array([0.0, 2.0, 1.0, 4.0, 1.0])
+
+    def batches(w=None):
+        g = torch.Generator().manual_seed(1)
+        return LMBatches(docs, 2, bptt=6, shuffle=True, generator=g, weights=w)
+
+    plain, weighted = batches(), batches(weights)
+    scale = (weights * [len(d) for d in docs]).sum() / sum(len(d) for d in docs)
+    for _ in range(2):  # epochs: a new document order each
+        all_w = []
+        for (x0, y0), (x, y, w) in zip(plain, weighted, strict=True):
+            assert torch.equal(x, x0) and torch.equal(y, y0)  # the same stream
+            # A token's document is its value: the target's weight is its document's.
+            torch.testing.assert_close(w, torch.as_tensor(weights[y] / scale).float())
+            all_w.append(w)
+        assert abs(float(torch.cat(all_w).mean()) - 1) < 0.05  # less the dropped end
+    with pytest.raises(ValueError, match="one per document"):
+        LMBatches(docs, 2, weights=weights[:-1])
+    with pytest.raises(ValueError, match="positive weight"):
+        LMBatches(docs, 2, weights=np.zeros(5))
+
+
 def test_too_short_stream_is_a_clear_error():
     import pytest
 

@@ -153,6 +153,63 @@ def test_without_calibration_the_offsets_are_log_class_frequencies():
     assert est.n_calibration_ == 0
 
 
+def test_sample_weight_weighs_texts_in_their_class_model():
+    """Weight 0 on the 'pos' texts that say "great": the 'pos' model finds "great" less
+    likely than it does unweighted, other good words not; the 'neg' texts' weights are
+    all 3, which trains the same 'neg' model as no weights (the scale does not count)."""
+    X, y = reviews(120, seed=0)
+    great = np.array(["great" in x.lower() for x in X])
+    w = np.where(great, 0.0, 3.0)
+    plain = gen(epochs=4).fit(X, y)
+    weighted = gen(epochs=4).fit(X, y, sample_weight=w)
+    probe = [
+        "The film was great.",
+        "Great film.",
+        "The film was superb.",
+        "The film was lovely.",
+    ]
+    change = weighted.log_likelihoods(probe) - plain.log_likelihoods(probe)
+    pos = list(plain.classes_).index("pos")
+    np.testing.assert_array_equal(change[:, 1 - pos], 0)
+    assert change[:2, pos].mean() < change[2:, pos].mean() - 0.3
+    assert change[:2, pos].max() < 0
+
+
+def test_sample_weight_weighs_the_class_frequencies_without_calibration():
+    X, y = reviews(40, seed=4)
+    w = np.where(y == "pos", 3.0, 1.0)
+    est = gen(epochs=1, calibration_fraction=0).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(
+        est.module_.offset.numpy(), np.log([0.25, 0.75]), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("weight", "match"),
+    [
+        (np.ones(39), r"sample_weight has shape \(39,\), expected \(40,\)"),
+        (-np.ones(40), r"sample_weight must be finite, non-negative"),
+        (np.arange(40) % 2, r"class 'neg' has no text of positive sample_weight"),
+    ],
+)
+def test_bad_sample_weight_fails_before_training(weight, match, monkeypatch):
+    def no_training(*args, **kw):
+        raise AssertionError("training started on bad input")
+
+    monkeypatch.setattr(deepfit.learner.Learner, "fit", no_training)
+    texts, labels = reviews(40)  # "neg" at even positions
+    with pytest.raises(ValueError, match=match):
+        gen().fit(texts, labels, sample_weight=weight)
+
+
+def test_sample_weight_is_routed():
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = gen().set_fit_request(sample_weight=True)
+        assert est.get_metadata_routing().fit.requests["sample_weight"] is True
+
+
 def test_pretrained_start_first_epoch_trains_only_embedding_and_decoder(tmp_path):
     corpus = reviews(200, seed=1)[0]
     lm = LanguageModel(
