@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import type_of_target
 
 __all__ = [
     "TensorBatches",
+    "arrow_to_pandas",
     "as_pandas",
     "check_class_labels",
     "check_sample_weight",
@@ -72,13 +73,25 @@ def is_frame(X: Any) -> bool:
     )
 
 
+def _arrow_dtype(t: pa.DataType) -> Any:
+    # Dictionary columns become pandas categoricals, which pandas sorts and counts
+    # (an Arrow-backed dictionary column it cannot).
+    return None if pa.types.is_dictionary(t) else pd.ArrowDtype(t)
+
+
+def arrow_to_pandas(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """An Arrow table or record batch as a pandas DataFrame with Arrow-backed columns
+    (no copy of numeric data), dictionary columns as categoricals."""
+    return table.to_pandas(types_mapper=_arrow_dtype)
+
+
 def as_pandas(X: Any) -> pd.DataFrame | None:
     """A polars DataFrame, a pyarrow Table or another interchange-protocol frame as a
-    pandas DataFrame with Arrow-backed columns; ``None`` for anything else."""
+    pandas DataFrame (see :func:`arrow_to_pandas`); ``None`` for anything else."""
     if isinstance(X, pa.Table):
-        return X.to_pandas(types_mapper=pd.ArrowDtype)
+        return arrow_to_pandas(X)
     if type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_arrow"):
-        return X.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
+        return arrow_to_pandas(X.to_arrow())
     if hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray):
         return pd.api.interchange.from_dataframe(X)
     return None

@@ -90,7 +90,8 @@ class _Writer:
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind in "biufc" and obj.dtype.kind != "c":
                 return {
-                    "ndarray": self.tensor(torch.from_numpy(np.ascontiguousarray(obj))),
+                    # A copy: torch takes no read-only arrays (Arrow-backed ones).
+                    "ndarray": self.tensor(torch.from_numpy(np.array(obj, order="C"))),
                     "dtype": obj.dtype.str,
                 }
             return {

@@ -20,6 +20,16 @@ from torch.nn import functional as F
 from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches, distributed
 from deepfit.data import check_sample_weight, is_frame
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
+from deepfit.stream import (
+    RowSample,
+    StreamBatches,
+    check_columns,
+    is_stream,
+    open_dataset,
+    read_frames,
+    row_hash,
+    write_parquet,
+)
 from tabular.model import TabularModel, quantile_edges, splitter
 from tabular.preprocessing import (
     TabularPreprocessor,
@@ -42,6 +52,8 @@ __all__ = [
 
 # Rows per forward pass at prediction time.
 PREDICT_BATCH = 8192
+# Rows of the uniform sample a streamed fit reads medians and bin edges from.
+STREAM_SAMPLE = 100_000
 
 
 def weighted_mean(loss: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
@@ -163,6 +175,10 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
+        if is_stream(X):
+            return self._stream_fit_data(X, y, eval_set, reset, sample_weight)
+        if reset:
+            self.stream_targets_ = None
         df = self._input_frame(X, fitting=True)
         if len(df) == 0:
             raise ValueError(
@@ -239,6 +255,170 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
             device=device,
         )
         return FitData(train, valid)
+
+    # ---- streamed data (parquet, Arrow datasets) ----------------------------------------
+
+    def _stream_fit_data(
+        self, X: Any, y: Any, eval_set: Any, reset: bool, sample_weight: Any
+    ) -> FitData:
+        """Batches streamed from a dataset too large for memory (see
+        :mod:`deepfit.stream`): one pass fits the preprocessing and reads the targets;
+        training and validation rows are told apart by a hash of their position."""
+        targets = [y] if isinstance(y, str) else y
+        if not (
+            isinstance(targets, (list, tuple))
+            and targets
+            and all(isinstance(t, str) for t in targets)
+        ):
+            raise ValueError(
+                "with a streamed X (a parquet path or an Arrow dataset), y names the "
+                f"target column inside it (a str), got {type(y).__name__}"
+            )
+        if sample_weight is not None and not isinstance(sample_weight, str):
+            raise ValueError(
+                "with a streamed X, sample_weight names a weight column inside it (a "
+                f"str), got {type(sample_weight).__name__}"
+            )
+        if eval_set is not None:
+            raise ValueError(
+                "eval_set is not supported with a streamed X: the validation rows are "
+                "a hash split of X (validation_fraction)"
+            )
+        if self.holdout != "random":
+            raise ValueError(
+                f"holdout={self.holdout!r} is not supported with a streamed X (its "
+                "validation rows are a hash split)"
+            )
+        dataset, frags = open_dataset(X)
+        weight = [] if sample_weight is None else [sample_weight]
+        check_columns(dataset, targets, "y")
+        check_columns(dataset, weight, "sample_weight")
+        self._stream_y_check(list(targets))
+        single = isinstance(y, str)
+        features = [c for c in dataset.schema.names if c not in {*targets, *weight}]
+        if not features:
+            raise ValueError("the dataset has no feature columns besides y")
+        if not reset and list(features) != list(self.feature_names_in_):
+            raise ValueError(
+                f"the dataset's feature columns {features} differ from the fitted ones "
+                f"{list(self.feature_names_in_)}"
+            )
+        frac = self.validation_fraction
+        frac = (0.1 if self.early_stopping else 0.0) if frac is None else frac
+        seed = self._seed
+        columns = [*features, *targets, *weight]
+        counts = np.zeros((len(frags), 2), dtype=np.int64)  # training, validation
+        state = self._stream_y_start(single) if reset else None
+
+        def frames() -> Any:
+            for frag in frags:
+                cols = columns if reset else [*targets, *weight]
+                for offset, df in frag.frames(cols):
+                    held = row_hash(frag.index, offset, len(df), seed) < frac
+                    counts[frag.index] += (len(df) - held.sum(), held.sum())
+                    y_part = df[list(targets)]
+                    self._stream_y_update(state, y_part, frag.name)
+                    if weight:
+                        check_sample_weight(df[weight[0]].to_numpy(np.float64), len(df))
+                    yield df
+
+        if reset:
+            pre = TabularPreprocessor(
+                cat_features=self.cat_features,
+                cont_features=self.cont_features,
+                min_frequency=self.min_frequency,
+                int_levels=self.int_levels,
+                clip=self.clip,
+            )
+            sample = RowSample(STREAM_SAMPLE, seed)
+            pre.fit_frames(frames(), sample, columns=features)
+            self._fitted_on_frame = True
+            validate_data(self, sample.frame[features], skip_check_array=True)
+            self.preprocessor_ = pre
+            self._stream_y_finish(state, sample.frame[list(targets)])
+            self._check_embedding_sizes()
+            self.cont_edges_ = (
+                quantile_edges(pre.transform_arrays(sample.frame)[1], self.cont_bins)
+                if self.cont_bins
+                else None
+            )
+        else:
+            for _ in frames():  # the targets' check, before any training
+                pass
+        pre = self.preprocessor_
+        self.stream_targets_ = list(targets)
+
+        def convert(df: pd.DataFrame) -> list[torch.Tensor]:
+            codes, cont = pre.transform_arrays(df)
+            y_arr = self._stream_y_array(df[list(targets)])
+            out = [torch.from_numpy(codes), torch.from_numpy(cont)]
+            out.append(self._encode_target(y_arr))
+            w = self._stream_weights(y_arr)
+            if weight:
+                col = df[weight[0]].to_numpy(np.float64)
+                w = col if w is None else w * col
+            if w is not None:
+                out.append(torch.as_tensor(w, dtype=torch.float32))
+            return out
+
+        n_train = int(counts[:, 0].sum())
+        if n_train < 2:
+            raise ValueError(
+                f"need at least 2 training rows, got {n_train} after holding out "
+                f"validation_fraction={frac}"
+            )
+
+        def part(valid: bool) -> Any:
+            return lambda i, offset, df: (
+                (row_hash(i, offset, len(df), seed) < frac) == valid
+            )
+
+        train = StreamBatches(
+            frags,
+            columns,
+            convert,
+            2,
+            counts[:, 0],
+            part(False),
+            batch_size=min(self.batch_size, n_train),
+            generator=self._generator(),
+        )
+        valid = None
+        if counts[:, 1].sum():
+            valid = StreamBatches(
+                frags,
+                columns,
+                convert,
+                2,
+                counts[:, 1],
+                part(True),
+                batch_size=PREDICT_BATCH,
+                shuffle=False,
+            )
+        return FitData(train, valid)
+
+    def _stream_y_check(self, targets: list[str]) -> None:
+        """Refuse target columns this estimator cannot stream."""
+
+    def _stream_y_start(self, single: bool) -> Any:
+        """The running state of the targets' streamed statistics (``single``: ``y``
+        named one column, as a str)."""
+        return None
+
+    def _stream_y_update(self, state: Any, y: pd.DataFrame, where: str) -> None:
+        """Check a frame of targets (``where`` names its row group) and add it to
+        ``state`` (``None`` when warm-starting: check only)."""
+
+    def _stream_y_finish(self, state: Any, sample: pd.DataFrame) -> None:
+        """Set the fitted target attributes from ``state`` (and a sample of rows)."""
+
+    def _stream_y_array(self, y: pd.DataFrame) -> np.ndarray:
+        """A frame of target columns as the array ``_encode_target`` takes."""
+        raise NotImplementedError
+
+    def _stream_weights(self, y: np.ndarray) -> np.ndarray | None:
+        """Per-row loss weights of a streamed batch's targets (class weights)."""
+        return None
 
     def _sample_weights(self, sample_weight: Any, y: np.ndarray, n: int) -> Any:
         w = check_sample_weight(sample_weight, n)
@@ -355,17 +535,59 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         """Raw network outputs for ``X``, through the engine's prediction path, in
         chunks of 8192 rows."""
         check_is_fitted(self)
+        if is_stream(X):
+            return torch.cat(list(self._stream_outputs(X)))
         df = self._input_frame(X, fitting=False)
         codes, cont = self.preprocessor_.transform_arrays(df)
         x = (torch.from_numpy(codes), torch.from_numpy(cont))
         return self._predict_outputs(TensorBatches(x, batch_size=PREDICT_BATCH))
 
-    def transform(self, X: Any) -> pd.DataFrame:
+    def _stream_frames(self, X: Any) -> Any:
+        """The fitted feature columns of a streamed ``X``, a record batch at a time."""
+        dataset, frags = open_dataset(X)
+        names = list(self.preprocessor_.feature_names_in_)
+        check_columns(dataset, names, "the fitted model")
+        return read_frames(frags, names)
+
+    def _stream_outputs(self, X: Any) -> Any:
+        """Raw outputs of each record batch of a streamed ``X``, in order."""
+        for df in self._stream_frames(X):
+            codes, cont = self.preprocessor_.transform_arrays(df)
+            x = (torch.from_numpy(codes), torch.from_numpy(cont))
+            yield self._predict_outputs(TensorBatches(x, batch_size=PREDICT_BATCH))
+
+    def _streamed(self, X: Any, post: Any, names: list[str], out: Any) -> Any:
+        """``post`` of the raw outputs of ``X`` (an array); or, given ``out`` and a
+        streamed ``X``, a parquet file at ``out`` with columns ``names``, written a
+        record batch at a time (``out`` is returned)."""
+        if out is None:
+            return post(self._outputs(X))
+        if not is_stream(X):
+            raise ValueError("out= is for a streamed X (a parquet path or dataset)")
+
+        def frames() -> Any:
+            for chunk in self._stream_outputs(X):
+                values = np.asarray(post(chunk))
+                yield pd.DataFrame(values.reshape(len(values), -1), columns=names)
+
+        return write_parquet(frames(), out)
+
+    def transform(self, X: Any, out: Any = None) -> Any:
         """The learned entity embeddings of each categorical column
         (``<col>_emb<j>``) and the standardised continuous columns, as a DataFrame indexed
-        like ``X``: features for another model (say gradient boosting)."""
+        like ``X``: features for another model (say gradient boosting). For a streamed
+        ``X``, ``out`` (a path) writes them to a parquet file instead."""
         check_is_fitted(self)
-        df = self._input_frame(X, fitting=False)
+        if not is_stream(X):
+            if out is not None:
+                raise ValueError("out= is for a streamed X (a parquet path or dataset)")
+            return self._embed_frame(self._input_frame(X, fitting=False))
+        frames = (self._embed_frame(df) for df in self._stream_frames(X))
+        if out is not None:
+            return write_parquet(frames, out)
+        return pd.concat(list(frames), ignore_index=True)
+
+    def _embed_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         codes, cont = self.preprocessor_.transform_arrays(df)
         parts = [
             emb.weight.detach().cpu().numpy()[codes[:, j]]

@@ -14,10 +14,12 @@ from scipy.stats import skew
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
 
 from deepfit.callbacks import Callback
 from deepfit.data import check_class_labels
 from deepfit.params import Boolean, InstanceOf, Options
+from deepfit.stream import Moments, add_counts
 from tabular.base import (
     TabularEstimator,
     accuracy,
@@ -298,6 +300,57 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
             return None
         return compute_sample_weight(cw, y)
 
+    # ---- streamed targets (see TabularEstimator._stream_fit_data) ----------------------
+
+    def _stream_y_check(self, targets: list[str]) -> None:
+        if len(targets) != 1:
+            raise ValueError(
+                f"a streamed classifier takes one label column, got {targets} "
+                "(multi-label targets need an in-memory X)"
+            )
+
+    def _stream_y_start(self, single: bool) -> Any:
+        return {"counts": None}
+
+    def _stream_y_update(self, state: Any, y: pd.DataFrame, where: str) -> None:
+        s = y.iloc[:, 0]
+        if s.isna().any():
+            raise ValueError(
+                f"y column {y.columns[0]!r} holds missing values (in {where})"
+            )
+        if state is None:  # warm start: every label must be a fitted class
+            self._encode_target(self._stream_y_array(y))
+        else:
+            state["counts"] = add_counts(state["counts"], s)
+
+    def _stream_y_finish(self, state: Any, sample: pd.DataFrame) -> None:
+        counts = state["counts"]
+        labels = counts.index.to_numpy()
+        check_class_labels(labels, regressor="TabularRegressor")
+        order = np.argsort(labels, kind="stable")
+        self.multilabel_, self.pos_weight_ = False, None
+        self.classes_, n = labels[order], counts.to_numpy(np.float64)[order]
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y has a single class ({self.classes_[0]!r}); a classifier needs at "
+                "least 2"
+            )
+        cw = self.class_weight
+        if cw == "balanced":  # as compute_sample_weight: n / (k * count)
+            self._stream_cw = n.sum() / (len(n) * n)
+        elif isinstance(cw, dict):
+            self._stream_cw = np.array([cw.get(c, 1.0) for c in self.classes_])
+        else:
+            self._stream_cw = None
+
+    def _stream_y_array(self, y: pd.DataFrame) -> np.ndarray:
+        return y.iloc[:, 0].to_numpy()
+
+    def _stream_weights(self, y: np.ndarray) -> np.ndarray | None:
+        if self._stream_cw is None:
+            return None
+        return self._stream_cw[np.searchsorted(self.classes_, y)]
+
     def _out_size(self) -> int:
         return len(self.classes_)
 
@@ -315,19 +368,33 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
     def _metrics(self) -> dict[str, Any]:
         return {"accuracy": label_accuracy if self.multilabel_ else accuracy}
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, out: Any = None) -> Any:
         """Class probabilities ``(n, n_classes)`` (multi-label: each label's
-        probability)."""
-        out = self._outputs(X)
-        probs = torch.sigmoid(out) if self.multilabel_ else torch.softmax(out, dim=1)
-        return probs.numpy().astype(np.float64)
+        probability). For a streamed ``X`` (a parquet path or dataset), ``out`` (a
+        path) writes them to a parquet file instead, a column per class."""
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Labels (multi-label: a 0/1 indicator array, threshold 0.5)."""
-        out = self._outputs(X)
-        if self.multilabel_:
-            return (out > 0).numpy().astype(np.int64)
-        return self.classes_[out.argmax(1).numpy()]
+        def post(raw: torch.Tensor) -> np.ndarray:
+            probs = (
+                torch.sigmoid(raw) if self.multilabel_ else torch.softmax(raw, dim=1)
+            )
+            return probs.numpy().astype(np.float64)
+
+        check_is_fitted(self)
+        return self._streamed(X, post, [str(c) for c in self.classes_], out)
+
+    def predict(self, X: Any, out: Any = None) -> Any:
+        """Labels (multi-label: a 0/1 indicator array, threshold 0.5). For a streamed
+        ``X``, ``out`` (a path) writes them to a parquet file instead (column
+        ``prediction``)."""
+
+        def post(raw: torch.Tensor) -> np.ndarray:
+            if self.multilabel_:
+                return (raw > 0).numpy().astype(np.int64)
+            return self.classes_[raw.argmax(1).numpy()]
+
+        check_is_fitted(self)
+        names = [str(c) for c in self.classes_] if self.multilabel_ else ["prediction"]
+        return self._streamed(X, post, names, out)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -493,6 +560,61 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
             raise ValueError("y must be > -1 for the targets trained on log1p(y)")
         return arr
 
+    # ---- streamed targets (see TabularEstimator._stream_fit_data) ----------------------
+
+    def _stream_y_start(self, single: bool) -> Any:
+        self._y_ndim = 1 if single else 2
+        return {"y": None, "log": None}
+
+    def _stream_y_update(self, state: Any, y: pd.DataFrame, where: str) -> None:
+        arr = self._stream_y_array(y).reshape(len(y), -1)
+        if not np.isfinite(arr).all():
+            j = int(np.flatnonzero(~np.isfinite(arr).all(0))[0])
+            raise ValueError(
+                f"y column {y.columns[j]!r} holds NaN or infinite values (in {where}); "
+                "drop those rows or fill them"
+            )
+        logs = (
+            self.log_target_
+            if state is None
+            else np.full(arr.shape[1], self.log_target is True)
+        )
+        low = (arr <= -1) & logs
+        if low.any():
+            raise ValueError(
+                f"y column {y.columns[int(np.flatnonzero(low.any(0))[0])]!r} holds "
+                f"values <= -1 (in {where}); a log target trains on log1p(y)"
+            )
+        if state is not None:
+            state["y"] = state["y"] or Moments(arr.shape[1])
+            state["log"] = state["log"] or Moments(arr.shape[1])
+            state["y"].update(arr)
+            state["log"].update(
+                np.where(arr > -1, np.log1p(np.maximum(arr, -1 + 1e-12)), np.nan)
+            )
+
+    def _stream_y_finish(self, state: Any, sample: pd.DataFrame) -> None:
+        plain, logged = state["y"], state["log"]
+        k = len(plain.n)
+        # The skewness that log_target="auto" reads comes from the sample of rows.
+        self.log_target_ = self._choose_log(self._stream_y_array(sample).reshape(-1, k))
+        self.log_target_ &= (plain.low >= 0) | (self.log_target is True)
+        mean, std, _, _ = plain.filled(np.zeros(k))
+        lmean, lstd, _, _ = logged.filled(np.zeros(k))
+        self.y_mean_ = np.where(self.log_target_, lmean, mean)
+        std = np.where(self.log_target_, lstd, std)
+        self.y_scale_ = np.where(std > 1e-12, std, 1.0)
+        self._check_y_range(k)
+
+    def _stream_y_array(self, y: pd.DataFrame) -> np.ndarray:
+        try:
+            arr = y.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"y column(s) {list(y.columns)} must be numeric for regression ({err})"
+            ) from err
+        return arr.ravel() if self._y_ndim == 1 else arr
+
     def _choose_log(self, y: np.ndarray) -> np.ndarray:
         """Which targets train on ``log1p``: all with ``log_target=True``; with
         ``"auto"`` those that are non-negative and right-skewed (skewness above 1) and
@@ -556,8 +678,20 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
     def _loss_func(self) -> Any:
         return per_member(mse)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions ``(n,)`` (or ``(n, n_targets)`` when fitted on several)."""
-        out = self._outputs(X).numpy().astype(np.float64)
-        y = self._inverse_y(out * self.y_scale_ + self.y_mean_)
-        return y.ravel() if self._y_ndim == 1 else y
+    def predict(self, X: Any, out: Any = None) -> Any:
+        """Predictions ``(n,)`` (or ``(n, n_targets)`` when fitted on several). For a
+        streamed ``X`` (a parquet path or dataset), ``out`` (a path) writes them to a
+        parquet file instead (column ``prediction``, or one per target)."""
+
+        def post(raw: torch.Tensor) -> np.ndarray:
+            y = self._inverse_y(
+                raw.numpy().astype(np.float64) * self.y_scale_ + self.y_mean_
+            )
+            return y.ravel() if self._y_ndim == 1 else y
+
+        check_is_fitted(self)
+        k = len(self.y_mean_)
+        names = getattr(self, "stream_targets_", None)
+        if names is None or len(names) != k:
+            names = ["prediction"] if k == 1 else [f"prediction_{j}" for j in range(k)]
+        return self._streamed(X, post, list(names), out)

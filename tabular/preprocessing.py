@@ -7,8 +7,9 @@ lookup beats building hash tables.
 
 from __future__ import annotations
 
+import itertools
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,8 +19,18 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from deepfit.data import as_pandas, is_frame
+from deepfit.data import is_frame
 from deepfit.params import Boolean, Interval, Satisfies, validate_params
+from deepfit.stream import Moments, RowSample, add_counts
+from tabular.columns import (
+    arrow_array,
+    column_kind,
+    holds_strings,
+    is_arrow_string,
+    is_integer_dtype,
+    to_float,
+    to_frame,
+)
 from tabular.dates import DATE_PARTS, date_parts, to_datetime
 
 __all__ = [
@@ -43,139 +54,6 @@ def embedding_width(cardinality: int) -> int:
     """fastai's rule of thumb for an embedding's width: ``min(50, (c + 1) // 2)``, where
     ``c`` counts every code including the unknown one."""
     return int(min(50, (cardinality + 1) // 2))
-
-
-def to_frame(X: Any, cat_features: Sequence[Any] | None = None) -> pd.DataFrame:
-    """``X`` as a DataFrame: pandas DataFrames pass through; polars DataFrames, pyarrow
-    Tables and other frames with the dataframe interchange protocol become pandas ones
-    with their column names (Arrow-backed columns, so no copy of numeric data); 2-D
-    arrays and lists get columns ``x0, x1, ...``. Raises on 1-D, 3-D or empty input."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    frame = as_pandas(X)
-    if frame is not None:
-        return frame
-    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-        raise TypeError(
-            "sparse input is not supported: pass a dense array or a DataFrame "
-            "(X.toarray())"
-        )
-    if isinstance(X, pd.Series):
-        raise ValueError(
-            "expected a 2-D table (DataFrame or array), got a Series; use "
-            "series.to_frame() for a single column"
-        )
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ValueError(
-            f"expected a 2-D table (DataFrame or array), got an array of shape "
-            f"{arr.shape}. Reshape your data with array.reshape(-1, 1) for a single "
-            "feature or array.reshape(1, -1) for a single sample"
-        )
-    if np.iscomplexobj(arr):
-        raise ValueError("Complex data not supported")
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])], copy=False)
-
-
-def holds_strings(s: pd.Series) -> bool:
-    """Whether an object column holds strings (say a ColumnTransformer's numpy output
-    with passed-through text columns): it is then categorical, not continuous."""
-    if isinstance(s.dtype, pd.StringDtype):  # pandas reads an object array's strings so
-        return True
-    return s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in (
-        "string",
-        "mixed",
-        "bytes",
-    )
-
-
-def _kind(dtype: Any) -> str:
-    """``"cat"``, ``"cont"``, ``"date"`` or ``"?"`` for a column's dtype."""
-    if isinstance(dtype, pd.ArrowDtype):
-        t = dtype.pyarrow_dtype
-        if (
-            pa.types.is_string(t)
-            or pa.types.is_large_string(t)
-            or pa.types.is_boolean(t)
-            or pa.types.is_dictionary(t)
-            or getattr(pa.types, "is_string_view", lambda _: False)(t)
-        ):
-            return "cat"
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-            return "cont"
-        if pa.types.is_duration(t):
-            return "cont"
-        if pa.types.is_timestamp(t) or pa.types.is_date(t):
-            return "date"
-        return "?"
-    if isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype)):
-        return "cat"
-    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
-        return "cat"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "date"
-    if pd.api.types.is_timedelta64_dtype(dtype):
-        return "cont"
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(
-        dtype
-    ):
-        return "cont"
-    return "?"
-
-
-def _is_integer(dtype: Any) -> bool:
-    if isinstance(dtype, pd.ArrowDtype):
-        return pa.types.is_integer(dtype.pyarrow_dtype)
-    return pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(
-        dtype
-    )
-
-
-def _to_float(s: pd.Series, col: Any) -> np.ndarray:
-    """A continuous column as float64 with NaN for missing; a clear error for values that
-    are not numbers."""
-    dtype = s.dtype
-    if pd.api.types.is_timedelta64_dtype(dtype) or (
-        isinstance(dtype, pd.ArrowDtype) and pa.types.is_duration(dtype.pyarrow_dtype)
-    ):
-        return (
-            pd.to_timedelta(s).dt.total_seconds().to_numpy(np.float64, na_value=np.nan)
-        )
-    if pd.api.types.is_bool_dtype(dtype) or (
-        pd.api.types.is_numeric_dtype(dtype)
-        and not pd.api.types.is_complex_dtype(dtype)
-    ):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    try:
-        conv = pd.to_numeric(s, errors="coerce")
-    except TypeError as err:
-        raise ValueError(
-            f"column {col!r} is continuous but its values cannot be read as numbers "
-            f"({err})"
-        ) from err
-    bad = conv.isna().to_numpy() & s.notna().to_numpy()
-    if bad.any():
-        value = s[bad].iloc[0]
-        raise ValueError(
-            f"column {col!r} is continuous but holds the non-numeric value {value!r} "
-            f"(row {s.index[bad][0]!r}); name it in cat_features to treat it as "
-            "categorical"
-        )
-    return conv.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _is_arrow_string(s: pd.Series) -> bool:
-    dtype = s.dtype
-    if isinstance(dtype, pd.StringDtype):
-        return dtype.storage == "pyarrow"
-    if isinstance(dtype, pd.ArrowDtype):
-        t = dtype.pyarrow_dtype
-        return pa.types.is_string(t) or pa.types.is_large_string(t)
-    return False
-
-
-def _arrow(s: pd.Series) -> pa.ChunkedArray | pa.Array:
-    return pa.array(s.array) if not hasattr(s.array, "_pa_array") else s.array._pa_array
 
 
 def unique_names(names: Sequence[str], taken: set[str]) -> list[str]:
@@ -358,54 +236,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         validate_params(self)
         df = to_frame(X)
         self._check_frame(df)
-        cats = self._resolve_names(df, self.cat_features, "cat_features")
-        conts = self._resolve_names(df, self.cont_features, "cont_features")
-        both = set(cats) & set(conts)
-        if both:
-            raise ValueError(f"columns in both cat_features and cont_features: {both}")
-        self.cat_features_, self.cont_features_, self.date_features_ = [], [], []
-        # An array's columns are continuous unless cat_features names them or they hold
-        # strings (an object array: a ColumnTransformer's output with text passed through).
-        by_dtype = is_frame(X)
-        for col in df.columns:
-            if col in cats:
-                kind = "cat"
-            elif col in conts:
-                kind = "cont"
-            elif not by_dtype:
-                kind = "cat" if holds_strings(df[col]) else "cont"
-            else:
-                kind = _kind(df[col].dtype)
-            if kind == "?":
-                raise ValueError(
-                    f"column {col!r} has dtype {df[col].dtype}, which is neither "
-                    "categorical, continuous nor datetime; convert it or drop it"
-                )
-            {
-                "cat": self.cat_features_,
-                "cont": self.cont_features_,
-                "date": self.date_features_,
-            }[kind].append(col)
-        self.feature_names_in_ = np.asarray(df.columns, dtype=object)
-        self.n_features_in_ = df.shape[1]
+        conts = self._detect_columns(df, by_dtype=is_frame(X))
 
         # Integer columns with few levels are also embedded: the network then learns a
         # value per level (Adult's capital gain of exactly 99999, say) besides the trend.
-        self.int_cat_features_ = []
-        if self.int_levels:
-            for col in self.cont_features_:
-                s = df[col]
-                if (
-                    col not in conts
-                    and _is_integer(s.dtype)
-                    and f"{col}_cat" not in df.columns
-                    and f"{col}_cat" not in {f"{c}_cat" for c in self.int_cat_features_}
-                    and 2 <= s.nunique() <= self.int_levels
-                ):
-                    self.int_cat_features_.append(col)
-        self.cat_sources_ = {c: c for c in self.cat_features_}
-        self.cat_sources_.update({f"{c}_cat": c for c in self.int_cat_features_})
-        self.cat_names_ = list(self.cat_sources_)
+        self._set_int_cats(
+            df.columns,
+            {c: df[c].nunique() for c in self._int_candidates(df, conts)},
+        )
         self.categories_, self.has_na_ = {}, {}
         codes = np.empty((len(df), len(self.cat_names_)), dtype=np.int64)
         for j, (name, col) in enumerate(self.cat_sources_.items()):
@@ -415,15 +253,6 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.cardinalities_ = [
             len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
         ]
-
-        self.date_tz_ = {}
-        for col in self.date_features_:
-            s = df[col]
-            if isinstance(
-                s.dtype, pd.ArrowDtype
-            ) or not pd.api.types.is_datetime64_any_dtype(s.dtype):
-                s = pd.to_datetime(s)
-            self.date_tz_[col] = getattr(s.dt, "tz", None)
         raw, sources = self._raw_continuous(df)
         medians, self.na_sources_ = np.empty(raw.shape[1]), []
         for src, (lo, hi) in sources.items():
@@ -451,6 +280,172 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self._cache: dict[Any, Any] = {}
         return codes, self._scale(cont)
 
+    def _detect_columns(self, df: pd.DataFrame, by_dtype: bool) -> list[Any]:
+        """Sort ``df``'s columns into categorical, continuous and datetime ones (and
+        read the datetime columns' time zones). Returns the columns forced continuous."""
+        cats = self._resolve_names(df, self.cat_features, "cat_features")
+        conts = self._resolve_names(df, self.cont_features, "cont_features")
+        both = set(cats) & set(conts)
+        if both:
+            raise ValueError(f"columns in both cat_features and cont_features: {both}")
+        self.cat_features_, self.cont_features_, self.date_features_ = [], [], []
+        # An array's columns are continuous unless cat_features names them or they hold
+        # strings (an object array: a ColumnTransformer's output with text passed through).
+        for col in df.columns:
+            if col in cats:
+                kind = "cat"
+            elif col in conts:
+                kind = "cont"
+            elif not by_dtype:
+                kind = "cat" if holds_strings(df[col]) else "cont"
+            else:
+                kind = column_kind(df[col].dtype)
+            if kind == "?":
+                raise ValueError(
+                    f"column {col!r} has dtype {df[col].dtype}, which is neither "
+                    "categorical, continuous nor datetime; convert it or drop it"
+                )
+            {
+                "cat": self.cat_features_,
+                "cont": self.cont_features_,
+                "date": self.date_features_,
+            }[kind].append(col)
+        self.feature_names_in_ = np.asarray(df.columns, dtype=object)
+        self.n_features_in_ = df.shape[1]
+        self.date_tz_ = {}
+        for col in self.date_features_:
+            s = df[col]
+            if isinstance(
+                s.dtype, pd.ArrowDtype
+            ) or not pd.api.types.is_datetime64_any_dtype(s.dtype):
+                s = pd.to_datetime(s)
+            self.date_tz_[col] = getattr(s.dt, "tz", None)
+        return conts
+
+    def _int_candidates(self, df: pd.DataFrame, conts: list[Any]) -> list[Any]:
+        """Integer columns that ``int_levels`` may also embed (not forced continuous)."""
+        if not self.int_levels:
+            return []
+        return [
+            c
+            for c in self.cont_features_
+            if c not in conts and is_integer_dtype(df[c].dtype)
+        ]
+
+    def _set_int_cats(self, columns: pd.Index, levels: dict[Any, int]) -> None:
+        """The integer columns also embedded (2 to ``int_levels`` distinct values in
+        ``levels``) and the categorical outputs' sources."""
+        self.int_cat_features_ = []
+        for col, k in levels.items():
+            name = f"{col}_cat"
+            if (
+                name not in columns
+                and name not in {f"{c}_cat" for c in self.int_cat_features_}
+                and 2 <= k <= self.int_levels
+            ):
+                self.int_cat_features_.append(col)
+        self.cat_sources_ = {c: c for c in self.cat_features_}
+        self.cat_sources_.update({f"{c}_cat": c for c in self.int_cat_features_})
+        self.cat_names_ = list(self.cat_sources_)
+
+    def fit_frames(
+        self,
+        frames: Iterable[pd.DataFrame],
+        sample: RowSample,
+        columns: Sequence[Any] | None = None,
+    ) -> None:
+        """Fit in one pass over ``frames`` (a table too large for memory, read a record
+        batch at a time): category counts, missing counts, means, variances, minima and
+        maxima are exact (up to rounding); medians come from ``sample``, a uniform
+        sample of the rows that this pass fills (see :class:`deepfit.stream.RowSample`
+        for its accuracy). ``columns`` names the features when the frames hold more
+        (a target, say; the sample keeps every column). The first frame decides the
+        columns' kinds."""
+        validate_params(self)
+        it = iter(frames)
+        head = next(it, None)
+        if head is None:
+            raise ValueError("X has no rows (an empty dataset)")
+        columns = list(head.columns if columns is None else columns)
+        first = head[columns]
+        self._check_frame(first)
+        conts = self._detect_columns(first, by_dtype=True)
+        ints = self._int_candidates(first, conts)
+        counts: dict[Any, pd.Series | None] = dict.fromkeys(self.cat_features_)
+        int_counts: dict[Any, pd.Series | None] = dict.fromkeys(ints)
+        n_missing = dict.fromkeys(self.cat_features_, 0)
+        moments = None
+        for whole in itertools.chain([head], it):
+            sample.update(whole)
+            df = whole[columns]
+            for col in self.cat_features_:
+                s = df[col]
+                try:
+                    counts[col] = add_counts(counts[col], s)
+                except TypeError as err:
+                    raise ValueError(
+                        f"categorical column {col!r} holds values that cannot be "
+                        f"hashed ({err})"
+                    ) from err
+                n_missing[col] += int(s.isna().sum())
+            for col in list(int_counts):  # until a column has too many levels
+                total = add_counts(int_counts[col], df[col])
+                int_counts[col] = total
+                if len(total) > self.int_levels:
+                    del int_counts[col]
+            raw, sources = self._raw_continuous(df)
+            moments = moments or Moments(raw.shape[1])
+            moments.update(raw)
+        self._set_int_cats(first.columns, {c: len(int_counts.get(c, ())) for c in ints})
+        self.categories_, self.has_na_ = {}, {}
+        for name, col in self.cat_sources_.items():
+            if name == col:
+                found, n_na = counts[col], n_missing[col]
+            else:  # <col>_cat: by the numeric value, as in transform
+                found = int_counts[col]
+                n_na = int(moments.rows - moments.n[sources[col][0]])
+            if found is None or not len(found):
+                raise ValueError(
+                    f"column {col!r} is missing in every row; drop it (nothing can be "
+                    "learned from it)"
+                )
+            self.categories_[name] = self._known(found.index, found.to_numpy())
+            self.has_na_[name] = n_na > 0
+        self.cardinalities_ = [
+            len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
+        ]
+        assert moments is not None
+        self.na_sources_ = []
+        raw_sample, _ = self._raw_continuous(sample.frame[columns])
+        medians = np.empty(raw_sample.shape[1])
+        for src, (lo, hi) in sources.items():
+            if (moments.n[lo:hi] == 0).all():
+                raise ValueError(
+                    f"column {src!r} is missing in every row; drop it (nothing can be "
+                    "learned from it)"
+                )
+            for j in range(lo, hi):
+                col = raw_sample[:, j]
+                # The sample may miss a rare column's values: its mean then stands in.
+                medians[j] = (
+                    np.nanmedian(col) if (~np.isnan(col)).any() else moments.mean[j]
+                )
+            if (moments.n[lo:hi] < moments.rows).any():
+                self.na_sources_.append(src)
+        self.cat_output_names_, raw_names, na_names = self._output_names()
+        self.cont_names_ = raw_names + na_names
+        self.medians_ = dict(zip(raw_names, medians.tolist(), strict=True))
+        mean, std, low, high = moments.filled(medians)
+        share = np.array(
+            [1 - moments.n[sources[s][0]] / moments.rows for s in self.na_sources_]
+        ).reshape(-1)
+        self.means_ = np.concatenate([mean, share])
+        std = np.concatenate([std, np.sqrt(share * (1 - share))])
+        self.scales_ = np.where(std > 1e-12, std, 1.0)
+        self.lows_ = np.concatenate([low, (share == 1).astype(np.float64)])
+        self.highs_ = np.concatenate([high, (share > 0).astype(np.float64)])
+        self._cache = {}
+
     def _output_names(self) -> tuple[list[str], list[str], list[str]]:
         """Unique output names: the code columns, the raw continuous columns and the
         ``_na`` indicators. Input columns keep their names (a second one reading the
@@ -477,6 +472,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             cont = np.clip(cont, self.lows_, self.highs_)
         return ((cont - self.means_) / self.scales_).astype(np.float32)
 
+    def _known(self, values: pd.Index, counts: np.ndarray) -> pd.Index:
+        """The categories kept: values seen at least ``min_frequency`` times, sorted."""
+        known = pd.Index(values).rename(None)[counts >= self.min_frequency]
+        try:
+            return known.sort_values()
+        except TypeError:  # mixed types: keep order of first appearance
+            return known
+
     def _fit_categories(
         self, s: pd.Series, col: Any
     ) -> tuple[pd.Index, bool, np.ndarray]:
@@ -500,11 +503,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 "from it)"
             )
         counts = np.bincount(codes[~missing], minlength=len(uniques))
-        known = uniques[counts >= self.min_frequency]
-        try:
-            known = known.sort_values()
-        except TypeError:  # mixed types: keep order of first appearance
-            pass
+        known = self._known(uniques, counts)
         has_na = bool(missing.any())
         offset = 1 + has_na
         pos = known.get_indexer(uniques)
@@ -520,7 +519,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         slice of them."""
         blocks, sources, at = [], {}, 0
         for col in self.cont_features_:
-            blocks.append(_to_float(df[col], col)[:, None])
+            blocks.append(to_float(df[col], col)[:, None])
             sources[col] = (at, at + 1)
             at += 1
         for col in self.date_features_:
@@ -625,14 +624,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             lut = np.where(pos >= 0, pos + offset, 0).astype(np.int64)
             raw = s.cat.codes.to_numpy()
             return np.where(raw >= 0, lut[raw], na_code)
-        if _is_arrow_string(s) and known.inferred_type in ("string", "empty"):
+        if is_arrow_string(s) and known.inferred_type in ("string", "empty"):
             # pyarrow's hash kernel, straight on the column's Arrow buffers.
             key = ("arrow", col)
             value_set = self._cache.get(key)
             if value_set is None:
                 value_set = pa.array(known.astype(object), type=pa.large_string())
                 self._cache[key] = value_set
-            arr = _arrow(s)
+            arr = arrow_array(s)
             if arr.type != value_set.type:
                 arr = arr.cast(value_set.type)
             pos = pc.index_in(arr, value_set=value_set).fill_null(-1)
@@ -673,7 +672,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         for j, (name, col) in enumerate(self.cat_sources_.items()):
             s = df[col]
             if name != col:  # <col>_cat of an integer column: by its numeric value
-                s = pd.Series(_to_float(s, col), index=s.index)
+                s = pd.Series(to_float(s, col), index=s.index)
             codes[:, j] = self._codes(s, name)
         if not self.cont_names_:
             return codes, np.empty((n, 0), dtype=np.float32)

@@ -1,0 +1,433 @@
+"""Data larger than memory: parquet files and Arrow datasets, streamed.
+
+An estimator that takes a stream source as ``X`` (a ``pyarrow.dataset.Dataset``, a
+parquet file or folder, or a list of paths) reads it a record batch at a time and never
+holds the table:
+
+- :func:`open_dataset` opens the source and cuts it into row groups
+  (:class:`Fragment`), the units that are shuffled, sharded over ranks and read;
+- :class:`Moments`, :class:`RowSample` and :func:`add_counts` fit preprocessing in one
+  pass: exact counts, means, variances, minima and maxima; medians and quantiles from a
+  uniform sample of rows;
+- :func:`row_hash` puts each row in the training or validation part by a hash of where
+  it lies in the dataset (its row group and offset) and the seed: the same side in every
+  pass, on every rank, whatever order the row groups are read in;
+- :class:`StreamBatches` yields training batches through a shuffle buffer, with a length
+  known up front, as the learner needs.
+
+Shuffle quality. Each epoch reads the row groups in a new random order; the rows go into
+a buffer of ``buffer_rows`` rows, which is permuted, and its first half is cut into
+batches while the second half stays to mix with the next row groups. Every row is seen
+exactly once per epoch; a batch mixes rows of about ``buffer_rows`` consecutive rows of
+the (shuffled) read order, so rows sorted by the target within a file are mixed only as
+far as the buffer reaches: larger buffers mix more, at ``buffer_rows`` rows of memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import torch
+
+from deepfit.data import arrow_to_pandas
+from deepfit.files import check_writable
+
+__all__ = [
+    "Fragment",
+    "Moments",
+    "RowSample",
+    "StreamBatches",
+    "add_counts",
+    "is_stream",
+    "open_dataset",
+    "read_frames",
+    "row_hash",
+    "write_parquet",
+]
+
+# Rows per record batch read from a fragment: large enough for vectorised conversion,
+# small enough that a few of them are negligible next to the shuffle buffer.
+READ_ROWS = 65_536
+
+
+def _is_path(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def is_stream(X: Any) -> bool:
+    """Whether ``X`` is a stream source: a ``pyarrow.dataset.Dataset``, a path (str or
+    ``os.PathLike``) or a non-empty list or tuple of paths."""
+    if isinstance(X, ds.Dataset) or _is_path(X):
+        return True
+    return isinstance(X, (list, tuple)) and len(X) > 0 and all(_is_path(p) for p in X)
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One row group of a parquet file (or one fragment of another dataset): the unit
+    that is read, shuffled and given to a rank."""
+
+    fragment: ds.Fragment
+    n_rows: int
+    name: str
+    index: int  # position in the dataset: the first part of each row's identity
+
+    def frames(
+        self, columns: Sequence[str], batch_rows: int = READ_ROWS
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        """Its rows as ``(offset, frame)`` pairs: frames as
+        :func:`deepfit.data.arrow_to_pandas` makes them, and the position of their
+        first row in the fragment."""
+        offset = 0
+        for batch in self.fragment.to_batches(
+            columns=list(columns), batch_size=batch_rows
+        ):
+            if batch.num_rows:
+                yield offset, arrow_to_pandas(batch)
+                offset += batch.num_rows
+
+
+def open_dataset(X: Any) -> tuple[ds.Dataset, list[Fragment]]:
+    """The dataset ``X`` names and its row groups. Raises ``FileNotFoundError`` naming a
+    path that does not exist and ``ValueError`` for a dataset without rows."""
+    if isinstance(X, ds.Dataset):
+        dataset = X
+    else:
+        paths = [os.fspath(p) for p in ([X] if _is_path(X) else X)]
+        for p in paths:
+            if not os.path.exists(p):
+                raise FileNotFoundError(f"no such parquet file or folder: {p!r}")
+        try:
+            dataset = ds.dataset(
+                paths if len(paths) > 1 else paths[0], format="parquet"
+            )
+        except (pa.ArrowInvalid, OSError) as err:
+            raise ValueError(f"cannot read {paths} as parquet: {err}") from err
+    fragments = []
+    for frag in dataset.get_fragments():
+        parts = (
+            frag.split_by_row_group()
+            if isinstance(frag, ds.ParquetFileFragment)
+            else [frag]
+        )
+        for k, part in enumerate(parts):
+            groups = getattr(part, "row_groups", None)  # metadata: no rows read
+            n = sum(g.num_rows for g in groups) if groups else part.count_rows()
+            if n:
+                name = getattr(frag, "path", type(frag).__name__)
+                fragments.append(Fragment(part, int(n), f"{name}[{k}]", len(fragments)))
+    if not fragments:
+        raise ValueError(f"the dataset {X!r} has no rows")
+    return dataset, fragments
+
+
+def check_columns(dataset: ds.Dataset, columns: Sequence[str], what: str) -> None:
+    """Raise naming the ``columns`` (``what`` says what they are for) that the dataset
+    lacks."""
+    names = set(dataset.schema.names)
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ValueError(
+            f"{what} names column(s) {missing} that the dataset does not have; it has "
+            f"{dataset.schema.names}"
+        )
+
+
+def read_frames(
+    fragments: Sequence[Fragment], columns: Sequence[str]
+) -> Iterator[pd.DataFrame]:
+    """Every row of ``fragments``, in order, as frames of ``columns``."""
+    for frag in fragments:
+        for _, df in frag.frames(columns):
+            yield df
+
+
+def write_parquet(frames: Iterable[pd.DataFrame], path: Any) -> Any:
+    """Write ``frames`` (same columns each) to one parquet file at ``path``, a frame
+    at a time; returns ``path``. The folder is checked before the first frame is made."""
+    check_writable(path, "the parquet file")
+    writer = None
+    try:
+        for df in frames:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    return path
+
+
+def row_hash(fragment: int, offset: int, n: int, seed: int) -> np.ndarray:
+    """A number in [0, 1) for each of rows ``offset .. offset + n`` of fragment
+    ``fragment``: splitmix64 of the row's position and ``seed``, so a row gets the same
+    number in every pass and on every rank (hashing the values would cost a
+    microsecond a row; this costs a few nanoseconds)."""
+    with np.errstate(over="ignore"):
+        z = np.arange(offset, offset + n, dtype=np.uint64)
+        z += np.uint64(fragment) << np.uint64(40)
+        z ^= np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def add_counts(total: pd.Series | None, values: pd.Series) -> pd.Series:
+    """``total`` plus the counts of each value of ``values`` (missing values left out)."""
+    counts = values.value_counts(dropna=True, sort=False)
+    if isinstance(
+        counts.index, pd.CategoricalIndex
+    ):  # by value: batches' categories differ
+        counts.index = pd.Index(
+            np.asarray(counts.index), dtype=counts.index.categories.dtype
+        )
+    if total is None:
+        return counts
+    return total.add(counts, fill_value=0)
+
+
+class Moments:
+    """Count, mean, sum of squared deviations, minimum and maximum of each column of
+    the float arrays it is given, missing values (NaN) left out; merged batch by batch
+    (Chan et al.'s parallel update), so the mean and variance are those of the whole
+    stream up to rounding."""
+
+    def __init__(self, n_cols: int) -> None:
+        self.n = np.zeros(n_cols)
+        self.mean = np.zeros(n_cols)
+        self.m2 = np.zeros(n_cols)
+        self.low = np.full(n_cols, np.inf)
+        self.high = np.full(n_cols, -np.inf)
+        self.rows = 0
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        self.rows += len(x)
+        ok = ~np.isnan(x)
+        n_b = ok.sum(0).astype(np.float64)
+        filled = np.where(ok, x, 0.0)
+        mean_b = filled.sum(0) / np.maximum(n_b, 1)
+        m2_b = (np.where(ok, x - mean_b, 0.0) ** 2).sum(0)
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        safe = np.maximum(n, 1)
+        self.mean = self.mean + delta * n_b / safe
+        self.m2 = self.m2 + m2_b + delta**2 * self.n * n_b / safe
+        self.n = n
+        with np.errstate(invalid="ignore"):
+            self.low = np.fmin(self.low, np.where(ok, x, np.inf).min(0))
+            self.high = np.fmax(self.high, np.where(ok, x, -np.inf).max(0))
+
+    def filled(
+        self, fill: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, standard deviation (``ddof=0``), minimum and maximum of each column
+        once its missing values are replaced by ``fill``."""
+        n_miss = self.rows - self.n
+        total = float(self.rows)
+        mean = (self.n * self.mean + n_miss * fill) / total
+        delta = fill - self.mean
+        m2 = self.m2 + delta**2 * self.n * n_miss / total
+        has = n_miss > 0
+        low = np.where(has, np.fmin(self.low, fill), self.low)
+        high = np.where(has, np.fmax(self.high, fill), self.high)
+        return mean, np.sqrt(m2 / total), low, high
+
+
+class RowSample:
+    """A uniform sample without replacement of at most ``size`` rows of a stream of
+    frames: each row draws a random key and the ``size`` smallest keys are kept
+    (a vectorised reservoir). Quantiles read from it are approximate: the rank of a
+    sample median in the whole stream has a standard error of about
+    ``0.5 / sqrt(size)`` (0.16% of the rows for 100,000)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = int(size)
+        self.rng = np.random.default_rng(seed)
+        self.keys = np.empty(0)
+        self.frame: pd.DataFrame | None = None
+
+    def update(self, df: pd.DataFrame) -> None:
+        keys = self.rng.random(len(df))
+        if self.frame is not None and len(self.keys) >= self.size:
+            cut = self.keys.max()
+            take = keys < cut
+            if not take.any():
+                return
+            df, keys = df[take], keys[take]
+        frame = df if self.frame is None else pd.concat([self.frame, df])
+        keys = np.concatenate([self.keys, keys])
+        if len(keys) > self.size:
+            keep = np.argpartition(keys, self.size - 1)[: self.size]
+            keep.sort()
+            frame, keys = frame.iloc[keep], keys[keep]
+        self.frame, self.keys = frame.reset_index(drop=True), keys
+
+
+# convert(frame) -> the tensors of its rows: inputs first (n_x of them), then targets
+# and weights; keep(fragment index, offset, frame) -> a boolean mask of the rows to use.
+Convert = Callable[[pd.DataFrame], list[torch.Tensor]]
+Keep = Callable[[int, int, pd.DataFrame], np.ndarray]
+
+
+class StreamBatches:
+    """Training batches streamed from row groups through a shuffle buffer (see the
+    module's docstring for what the shuffle mixes).
+
+    Parameters
+    ----------
+    fragments : sequence of Fragment
+    columns : sequence of str
+        The columns read.
+    convert : callable
+        ``convert(frame) -> [x_1, ..., x_k, y, (w)]``: tensors of the frame's rows.
+    n_x : int
+        How many of ``convert``'s tensors are inputs (yielded as a tuple when more
+        than one).
+    counts : sequence of int
+        Rows each fragment contributes (after ``keep``): the batch count is known before
+        reading, and ranks of a distributed fit take the same number of steps.
+    keep : callable, optional
+        ``keep(fragment_index, offset, frame)``: the mask of rows to use (the training
+        part of a hash split, see :func:`row_hash`).
+    batch_size : int
+    shuffle : bool, default=True
+    buffer_rows : int, default=262144
+    generator : torch.Generator, optional
+        Source of the fragment orders and buffer permutations.
+    """
+
+    def __init__(
+        self,
+        fragments: Sequence[Fragment],
+        columns: Sequence[str],
+        convert: Convert,
+        n_x: int,
+        counts: Sequence[int],
+        keep: Keep | None = None,
+        *,
+        batch_size: int = 256,
+        shuffle: bool = True,
+        buffer_rows: int = 262_144,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if len(counts) != len(fragments):
+            raise ValueError("counts needs one entry per fragment")
+        self.fragments, self.counts = list(fragments), [int(c) for c in counts]
+        self.columns, self.convert, self.keep, self.n_x = (
+            list(columns),
+            convert,
+            keep,
+            n_x,
+        )
+        self.batch_size, self.shuffle = int(batch_size), shuffle
+        self.buffer_rows = max(int(buffer_rows), 2 * self.batch_size)
+        self.generator = generator
+        self._steps: int | None = None  # a rank's step count (see shard)
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts)
+
+    def _n_batches(self, n: int) -> int:
+        bs = self.batch_size
+        # A last batch of one row would break batch norm: it is dropped (a new order
+        # every epoch, so no row is left out for good).
+        return n // bs if n % bs == 1 and n > 1 else -(-n // bs)
+
+    def __len__(self) -> int:
+        return self._n_batches(self.n) if self._steps is None else self._steps
+
+    def shard(self, rank: int, world: int) -> StreamBatches:
+        """The batches rank ``rank`` of ``world`` reads: its own row groups (every
+        ``world``-th), cut short to the step count of the rank with the fewest rows, so
+        every rank takes the same number of steps (the rows past it, on ranks with more,
+        are left out of that epoch)."""
+        if world > len(self.fragments):
+            raise ValueError(
+                f"{world} processes but only {len(self.fragments)} row groups: write the "
+                "data in more row groups (or files) than processes"
+            )
+        out = StreamBatches(
+            self.fragments[rank::world],
+            self.columns,
+            self.convert,
+            self.n_x,
+            self.counts[rank::world],
+            self.keep,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            buffer_rows=self.buffer_rows,
+            generator=self.generator,
+        )
+        out._steps = min(
+            self._n_batches(sum(self.counts[r::world])) for r in range(world)
+        )
+        return out
+
+    def _chunks(self) -> Iterator[list[torch.Tensor]]:
+        """The converted rows of each record batch, row groups in epoch order."""
+        order = (
+            torch.randperm(len(self.fragments), generator=self.generator).tolist()
+            if self.shuffle
+            else range(len(self.fragments))
+        )
+        for i in order:
+            frag = self.fragments[i]
+            for offset, df in frag.frames(self.columns):
+                if self.keep is not None:
+                    mask = self.keep(frag.index, offset, df)
+                    if not mask.any():
+                        continue
+                    df = df[mask]
+                yield self.convert(df)
+
+    def _batch(self, parts: list[torch.Tensor]) -> tuple[Any, ...]:
+        xs = parts[: self.n_x]
+        x = tuple(xs) if self.n_x > 1 else xs[0]
+        return (x, *parts[self.n_x :])
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        bs, steps, done = self.batch_size, len(self), 0
+        held: list[list[torch.Tensor]] = []
+        n_held = 0
+
+        def emit(tensors: list[torch.Tensor], n_rows: int) -> Iterator[tuple[Any, ...]]:
+            nonlocal done
+            for lo in range(0, n_rows, bs):
+                if done == steps:
+                    return
+                done += 1
+                yield self._batch([t[lo : lo + bs] for t in tensors])
+
+        for chunk in self._chunks():
+            held.append(chunk)
+            n_held += len(chunk[0])
+            if n_held < self.buffer_rows:
+                continue
+            tensors = [torch.cat(ts) for ts in zip(*held, strict=True)]
+            if self.shuffle:
+                perm = torch.randperm(n_held, generator=self.generator)
+                tensors = [t[perm] for t in tensors]
+            # Emit whole batches from the first half; the rest mixes with what comes.
+            n_out = (n_held // 2) // bs * bs
+            yield from emit(tensors, n_out)
+            held, n_held = [[t[n_out:] for t in tensors]], n_held - n_out
+            if done == steps:
+                return
+        if n_held:
+            tensors = [torch.cat(ts) for ts in zip(*held, strict=True)]
+            if self.shuffle:
+                perm = torch.randperm(n_held, generator=self.generator)
+                tensors = [t[perm] for t in tensors]
+            yield from emit(tensors, n_held)
