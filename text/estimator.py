@@ -187,9 +187,13 @@ device, verbose, warm_start, amp, callbacks
     vocab_ : Vocab
     module_ : TextClassifierModel
     history_ : pandas.DataFrame
-        The classifier's epochs (all stages).
+        One row per epoch of the whole fit: the language-model fine-tuning's, then the
+        classifier's (all stages), told apart by ``model`` ("language model" or
+        "classifier") and ``stage`` ("frozen" or "unfrozen"); ``epoch`` counts over both.
     lm_history_ : pandas.DataFrame or None
-        The language-model fine-tuning epochs.
+        The language-model fine-tuning's rows alone (``None`` without that stage).
+    n_epochs_ : int
+        The classifier's epochs actually trained (fewer after early stopping).
 
     Example
     -------
@@ -507,10 +511,12 @@ device, verbose, warm_start, amp, callbacks
         n = learner.n_groups
         cbs = self._fit_callbacks(history, data.valid)
         sched = self._schedule()
+        tags = {"model": "classifier"}
         if not data.reset or not pretrained:
             learner.unfreeze()
             lr = self._resolve_lr(learner, data.train)
-            learner.fit(data.train, self.epochs, lr, sched, cbs, data.valid)
+            tags["stage"] = "unfrozen"  # all layers, as fine_tune's last stage
+            learner.fit(data.train, self.epochs, lr, sched, cbs, data.valid, tags=tags)
             return lr
         if self.freeze_epochs > 0 and n > 1:
             learner.freeze_to(n - 1)  # the finder sweeps the first stage: the head
@@ -532,8 +538,22 @@ device, verbose, warm_start, amp, callbacks
             callbacks=cbs,
             valid=data.valid,
             stage_lr=stage_lr,
+            tags=tags,
         )
         return base
+
+    def _history_frame(self, history: History, reset: bool) -> pd.DataFrame:
+        """The classifier's epochs after the language-model stage's (on a fresh fit;
+        a warm start's rows follow the previous fit's, which hold it already)."""
+        frame = super()._history_frame(history, reset)
+        lm = self.lm_history_ if reset else None
+        if lm is None or not len(lm):
+            return frame
+        if not len(frame):  # Ctrl-C in the language-model stage
+            return lm.copy()
+        columns = [*frame.columns, *(c for c in lm.columns if c not in frame)]
+        frame = frame.assign(epoch=frame["epoch"] + int(lm["epoch"].max()) + 1)
+        return pd.concat([lm, frame], ignore_index=True)[columns]
 
     def _pretrain(self, module: TextClassifierModel, data: _TextData) -> bool:
         """Steps 1-2: the language model, fine-tuned on the task's texts; its encoder

@@ -236,7 +236,33 @@ def test_ulmfit_gradual_unfreezing_schedule(lm):
         assert lrs[-2] == pytest.approx(lrs[-1] / 2.6)  # discriminative rates
     assert rec.stages[-1][1][-1] == pytest.approx(1e-3)
     assert rec.stages[-1][1][0] == pytest.approx(1e-3 / 2.6**3)
-    assert len(model.history_) == 4
+    assert list(model.history_["model"]) == ["language model"] + ["classifier"] * 4
+
+
+def test_history_holds_the_language_model_stage_and_epoch_lines_name_it(lm, caplog):
+    X, y = reviews(40)
+    with caplog.at_level("INFO", logger="deepfit"):
+        model = clf(
+            language_model=lm, lm_epochs=2, epochs=1, freeze_epochs=1, verbose=1
+        ).fit(X, y)
+    h = model.history_
+    assert list(h["model"]) == ["language model"] * 2 + ["classifier"] * 4
+    assert list(h["stage"]) == ["frozen", "unfrozen"] + ["frozen"] * 3 + ["unfrozen"]
+    assert list(h["epoch"]) == list(range(6))
+    # lm_history_ stays what it was: the language model's rows alone.
+    lm_rows = h.iloc[:2][list(model.lm_history_.columns)]
+    pd.testing.assert_frame_equal(lm_rows, model.lm_history_)
+    assert model.n_epochs_ == 4  # the classifier's
+    lines = [r.getMessage() for r in caplog.records if "epoch " in r.getMessage()]
+    assert len(lines) == 6
+    assert lines[0].startswith("language model, frozen: epoch 1/1")
+    assert lines[1].startswith("language model, unfrozen: epoch 1/1")
+    assert lines[2].startswith("classifier, frozen: epoch 1/1")
+    assert lines[-1].startswith("classifier, unfrozen: epoch 1/1")
+    # A warm start adds the classifier's epochs after them.
+    model.set_params(warm_start=True, verbose=0).fit(X, y)
+    assert list(model.history_["model"])[6:] == ["classifier"]
+    assert list(model.history_["epoch"]) == list(range(7))
 
 
 def test_pretrained_vectors_carry_over_and_new_words_start_at_the_mean(lm, tmp_path):
