@@ -73,7 +73,7 @@ def test_open_dataset_splits_row_groups_and_names_bad_paths(tmp_path):
     assert [f.index for f in frags] == list(range(12))
     assert is_stream(tmp_path / "d") and is_stream([str(tmp_path / "d")])
     assert not is_stream(pd.DataFrame({"a": [1]})) and not is_stream([1, 2])
-    with pytest.raises(FileNotFoundError, match="nope.parquet"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.parquet"):
         open_dataset(tmp_path / "nope.parquet")
 
 

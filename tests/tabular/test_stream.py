@@ -157,7 +157,7 @@ def test_streamed_regressor_with_several_targets_writes_a_column_each(data, tmp_
 
 
 def test_streamed_fit_is_reproducible_and_holds_out_rows(data):
-    path, frame = data
+    path, _frame = data
     a = TabularClassifier(**{**FAST, "early_stopping": 2, "epochs": 3}).fit(
         path, "label"
     )
@@ -184,7 +184,7 @@ def test_streamed_bad_input_fails_before_training(data, tmp_path):
         clf.fit(path, "nope")
     with pytest.raises(ValueError, match="names the target column"):
         clf.fit(path, frame["label"])
-    with pytest.raises(FileNotFoundError, match="missing.parquet"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.parquet"):
         clf.fit(tmp_path / "missing.parquet", "label")
     with pytest.raises(ValueError, match="eval_set"):
         clf.fit(path, "label", eval_set=(frame, frame["label"]))
@@ -205,7 +205,7 @@ def test_streamed_bad_input_fails_before_training(data, tmp_path):
         )
         fitted.fit(tmp_path / "c.parquet", "label")
     np.testing.assert_array_equal(fitted.predict_proba(path), before)  # intact
-    with pytest.raises(ValueError, match="seen in fit|does not have"):
+    with pytest.raises(ValueError, match=r"seen in fit|does not have"):
         fitted.predict(ds.dataset(path).to_table(columns=["shop"]))
 
 
@@ -214,7 +214,7 @@ def test_a_streamed_fit_round_trips_through_save_load_and_pickle(data, tmp_path)
 
     import deepfit
 
-    path, frame = data
+    path, _frame = data
     clf = TabularClassifier(**FAST, class_weight="balanced").fit(path, "label")
     clf.save(tmp_path / "m.deepfit")
     for other in (
