@@ -10,7 +10,8 @@ first appearance otherwise; an id's code is its position, and ids never seen get
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,16 +20,20 @@ import torch
 from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 
-from deepfit.data import as_pandas
+from deepfit.data import as_pandas, check_sample_weight
 from deepfit.params import warn
+from deepfit.stream import Fragment, StreamBatches, ValueCounts, row_hash
 
 __all__ = [
     "AttributeCodes",
     "InteractionRows",
+    "StreamedRatings",
     "check_ratings",
     "encode_ids",
     "id_column",
     "id_vocabulary",
+    "rating_batches",
+    "scan_ratings",
     "warn_cold",
 ]
 
@@ -296,3 +301,167 @@ class InteractionRows:
                 extras = [t.to(self.device) for t in extras]
             inputs = (rows, *extras) if extras else rows
             yield (inputs, rows) if self.targets else (inputs,)
+
+
+@dataclass
+class StreamedRatings:
+    """What one scan of a streamed ratings table gives (see :func:`scan_ratings`)."""
+
+    users: pd.Index
+    items: pd.Index
+    global_mean: float
+    low: float
+    high: float
+    seen: sparse.csr_matrix  # the training pairs, (n_users, n_items), boolean
+    counts: np.ndarray  # rows per fragment: training, validation (known ids only)
+
+
+def _vocabulary(counts: ValueCounts) -> pd.Index:
+    return id_vocabulary(pd.Series(np.asarray(counts.total().index)))
+
+
+def scan_ratings(
+    fragments: Sequence[Fragment],
+    user_col: str,
+    item_col: str,
+    rating_col: str,
+    weight_col: str | None,
+    valid_fraction: float,
+    seed: int,
+    vocabularies: tuple[pd.Index, pd.Index] | None = None,
+) -> StreamedRatings:
+    """Vocabularies, rating statistics and the seen pairs of a streamed ratings table.
+
+    A first pass checks every row (ids present, ratings finite, weights valid) and
+    counts the ids of the training rows (those that :func:`deepfit.stream.row_hash`
+    does not put in the validation part), the weighted mean rating and its range; with
+    ``vocabularies`` (a warm start) it only checks. A second pass reads the two id
+    columns alone and records the training pairs as codes (8 bytes a pair: the implicit
+    term and ``exclude_seen`` need them) and how many rows of each part have known ids.
+    """
+    users, items = ValueCounts(), ValueCounts()
+    total = weight = 0.0
+    low, high = np.inf, -np.inf
+    cols = [user_col, item_col, rating_col, *([weight_col] if weight_col else [])]
+    for frag in fragments:
+        for offset, df in frag.frames(cols):
+            where = f"{frag.name}, rows {offset}-{offset + len(df) - 1}"
+            for col, role in ((user_col, "user"), (item_col, "item")):
+                if df[col].isna().any():
+                    raise ValueError(
+                        f"{role} id column {col!r} has missing ids (in {where}); drop "
+                        "or fill them"
+                    )
+            r = df[rating_col].to_numpy(np.float64, na_value=np.nan)
+            if not np.isfinite(r).all():
+                raise ValueError(
+                    f"rating column {rating_col!r} holds NaN or infinite values (in "
+                    f"{where})"
+                )
+            w = None
+            if weight_col:
+                w = check_sample_weight(
+                    df[weight_col].to_numpy(np.float64, na_value=np.nan), len(df)
+                )
+            if vocabularies is not None:
+                continue
+            train = row_hash(frag.index, offset, len(df), seed) >= valid_fraction
+            users.update(df[user_col][train])
+            items.update(df[item_col][train])
+            wt = np.ones(int(train.sum())) if w is None else w[train]
+            total += float((r[train] * wt).sum())
+            weight += float(wt.sum())
+            if train.any():
+                low, high = min(low, r[train].min()), max(high, r[train].max())
+    if vocabularies is None:
+        vocabularies = (_vocabulary(users), _vocabulary(items))
+        if weight <= 0:
+            raise ValueError("no training rows (or all their weights are zero)")
+    vu, vi = vocabularies
+    pairs_u, pairs_i = [], []
+    counts = np.zeros((len(fragments), 2), dtype=np.int64)
+    for frag in fragments:
+        for offset, df in frag.frames([user_col, item_col]):
+            u, i = encode_ids(vu, df[user_col]), encode_ids(vi, df[item_col])
+            train = row_hash(frag.index, offset, len(df), seed) >= valid_fraction
+            known = (u >= 0) & (i >= 0)
+            if (train & ~known).any():  # only possible when warm-starting
+                role, col = (
+                    ("user", user_col) if (u[train] < 0).any() else ("item", item_col)
+                )
+                raise ValueError(
+                    f"warm_start: {role} ids not seen in the first fit in column {col!r} "
+                    f"(in {frag.name}); their embeddings do not exist. Refit with "
+                    "warm_start=False"
+                )
+            pairs_u.append(u[train].astype(np.int32))
+            pairs_i.append(i[train].astype(np.int32))
+            counts[frag.index] += (int(train.sum()), int((~train & known).sum()))
+    pu, pi = np.concatenate(pairs_u), np.concatenate(pairs_i)
+    seen = sparse.csr_matrix(
+        (np.ones(len(pu), dtype=bool), (pu, pi)), shape=(len(vu), len(vi)), dtype=bool
+    )
+    mean = total / weight if weight > 0 else float("nan")
+    return StreamedRatings(vu, vi, mean, float(low), float(high), seen, counts)
+
+
+def rating_batches(
+    fragments: Sequence[Fragment],
+    scan: StreamedRatings,
+    ids: Sequence[str],
+    rating_col: str,
+    weight_col: str | None,
+    valid_fraction: float,
+    seed: int,
+    batch_size: int,
+    generator: torch.Generator,
+) -> tuple[StreamBatches, StreamBatches | None]:
+    """Training and validation batches ``((users, items), ratings[, weights])`` of a
+    streamed ratings table, coded with ``scan``'s vocabularies. Validation pairs with an
+    id the model has no embedding for stay out, as in memory."""
+    user_col, item_col = ids
+    columns = [*ids, rating_col, *([weight_col] if weight_col else [])]
+
+    def convert(df: pd.DataFrame) -> list[torch.Tensor]:
+        out = [
+            torch.from_numpy(encode_ids(scan.users, df[user_col])),
+            torch.from_numpy(encode_ids(scan.items, df[item_col])),
+            torch.from_numpy(df[rating_col].to_numpy(np.float32)),
+        ]
+        if weight_col:
+            out.append(torch.from_numpy(df[weight_col].to_numpy(np.float32)))
+        return out
+
+    def train_rows(index: int, offset: int, df: pd.DataFrame) -> np.ndarray:
+        return row_hash(index, offset, len(df), seed) >= valid_fraction
+
+    def valid_rows(index: int, offset: int, df: pd.DataFrame) -> np.ndarray:
+        known = (encode_ids(scan.users, df[user_col]) >= 0) & (
+            encode_ids(scan.items, df[item_col]) >= 0
+        )
+        return ~train_rows(index, offset, df) & known
+
+    n_train = int(scan.counts[:, 0].sum())
+    train = StreamBatches(
+        fragments,
+        columns,
+        convert,
+        2,
+        scan.counts[:, 0],
+        train_rows,
+        batch_size=min(batch_size, n_train),
+        generator=generator,
+    )
+    if not scan.counts[:, 1].sum():
+        return train, None
+    valid = StreamBatches(
+        fragments,
+        columns,
+        convert,
+        2,
+        scan.counts[:, 1],
+        valid_rows,
+        batch_size=8192,
+        shuffle=False,
+    )
+    return train, valid

@@ -21,6 +21,8 @@ from collab.data import (
     encode_ids,
     id_column,
     id_vocabulary,
+    rating_batches,
+    scan_ratings,
     warn_cold,
 )
 from collab.model import EmbeddingDotBias, EmbeddingNN, splitter
@@ -37,6 +39,13 @@ from deepfit.params import (
     warn,
 )
 from deepfit.schedules import Schedule
+from deepfit.stream import (
+    check_columns,
+    fit_columns,
+    is_stream,
+    open_dataset,
+    read_frames,
+)
 
 __all__ = ["CollabRegressor"]
 
@@ -270,6 +279,8 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
     def _fit_data(self, X, y, eval_set, reset, sample_weight=None) -> FitData:
         # Everything is checked before any fitted attribute changes, so a bad call leaves
         # a fitted estimator as it was.
+        if is_stream(X):
+            return self._stream_fit_data(X, y, eval_set, reset, sample_weight)
         users, items = self._ids(X)
         if len(users) == 0:
             raise ValueError("X is empty: need ratings to fit")
@@ -312,16 +323,11 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             )
             self.y_range_ = self._resolve_y_range(ratings[train_idx])
             self.n_features_in_ = 2
-        self._update_seen(u, i, reset)
-        if self.implicit and self.seen_.nnz > _IMPLICIT_WARN_PAIRS:
-            warn(
-                f"implicit=True costs two sparse products over all {self.seen_.nnz:,} "
-                "training pairs per batch; with this many, implicit=False trains much "
-                "faster (at some cost in accuracy)",
-                UserWarning,
-            )
-        if not reset and self.implicit:
-            self.module_.set_rated(*self._rated())
+        shape = (len(self.users_), len(self.items_))
+        seen = sparse.csr_matrix(
+            (np.ones(len(u), dtype=bool), (u, i)), shape=shape, dtype=bool
+        )
+        self._update_seen(seen, reset)
         device = self._device()
         w = None if weights is None else torch.from_numpy(weights[train_idx]).float()
         train = TensorBatches(
@@ -359,11 +365,56 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             device=device,
         )
 
-    def _update_seen(self, u: np.ndarray, i: np.ndarray, reset: bool) -> None:
-        shape = (len(self.users_), len(self.items_))
-        seen = sparse.csr_matrix(
-            (np.ones(len(u), dtype=bool), (u, i)), shape=shape, dtype=bool
+    def _stream_fit_data(self, X, y, eval_set, reset, sample_weight) -> FitData:
+        """Ratings streamed from a parquet dataset (``y`` and ``sample_weight`` name its
+        columns): see :func:`collab.data.scan_ratings`. Training and validation rows
+        are told apart by a hash of their position (:mod:`deepfit.stream`)."""
+        (y,), weights = fit_columns(y, sample_weight, eval_set)
+        dataset, frags = open_dataset(X)
+        ids = [self.user_col, self.item_col]
+        check_columns(dataset, [*ids, y, *weights], "user_col, item_col, y or weights")
+        weight = next(iter(weights), None)
+        frac = self._holdout_fraction()
+        seed = self._seed
+        scan = scan_ratings(
+            frags,
+            *ids,
+            y,
+            weight,
+            frac,
+            seed,
+            None if reset else (self.users_, self.items_),
         )
+        if reset:
+            for role, vocab in (("user", scan.users), ("item", scan.items)):
+                if len(vocab) < 2:
+                    raise ValueError(
+                        f"the ratings hold fewer than 2 distinct {role}s; collaborative "
+                        "filtering needs at least 2"
+                    )
+            self.users_, self.items_ = scan.users, scan.items
+            self.global_mean_ = scan.global_mean
+            self.y_range_ = self._resolve_y_range(np.array([scan.low, scan.high]))
+            self.n_features_in_ = 2
+        self._update_seen(scan.seen, reset)
+        return FitData(
+            *rating_batches(
+                frags,
+                scan,
+                ids,
+                y,
+                weight,
+                frac,
+                seed,
+                batch_size=self.batch_size,
+                generator=self._generator(),
+            )
+        )
+
+    def _update_seen(self, seen: sparse.csr_matrix, reset: bool) -> None:
+        """Record the training pairs (``seen_``, the id counts) and hand the implicit
+        term its rated pairs when warm-starting."""
+        shape = (len(self.users_), len(self.items_))
         if not reset and hasattr(self, "seen_"):
             seen = (seen + self.seen_).astype(bool)
         seen.sort_indices()
@@ -376,6 +427,15 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             index=self.items_,
             name="n_rated",
         )
+        if self.implicit and self.seen_.nnz > _IMPLICIT_WARN_PAIRS:
+            warn(
+                f"implicit=True costs two sparse products over all {self.seen_.nnz:,} "
+                "training pairs per batch; with this many, implicit=False trains much "
+                "faster (at some cost in accuracy)",
+                UserWarning,
+            )
+        if not reset and self.implicit:
+            self.module_.set_rated(*self._rated())
 
     def _rated(self) -> tuple[torch.Tensor, torch.Tensor]:
         coo = self.seen_.tocoo()
@@ -432,9 +492,11 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
 
         Parameters
         ----------
-        X : DataFrame
-            Holds ``user_col`` and ``item_col`` (other columns are ignored).
-        y : array-like of shape (n_rows,)
+        X : DataFrame, or parquet path(s) or ``pyarrow.dataset.Dataset``
+            Holds ``user_col`` and ``item_col`` (other columns are ignored). A parquet
+            source is streamed (:func:`collab.data.scan_ratings`); ``y`` and
+            ``sample_weight`` then name its columns.
+        y : array-like of shape (n_rows,), or a column name
             The ratings.
         eval_set : (X_valid, y_valid), optional
             Validation ratings; pairs with an id absent from ``X`` are left out.
@@ -457,6 +519,11 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         """Predicted ratings of the pairs in ``X``; pairs with an unknown user or item get
         the fallback described in the class docstring (see :meth:`cold_rows`)."""
         check_is_fitted(self)
+        if is_stream(X):
+            dataset, frags = open_dataset(X)
+            ids = [self.user_col, self.item_col]
+            check_columns(dataset, ids, "user_col / item_col")
+            return np.concatenate([self.predict(df) for df in read_frames(frags, ids)])
         users, items = self._ids(X)
         u, i = encode_ids(self.users_, users), encode_ids(self.items_, items)
         warn_cold(self.users_, users, u, "user")

@@ -327,13 +327,18 @@ class NeuralEstimator(BaseEstimator):
             return torch.device("cuda", distributed.local_rank())
         return device
 
+    def _holdout_fraction(self) -> float:
+        """``validation_fraction``, or its default: 0.1 with early stopping, else 0."""
+        frac = self.validation_fraction
+        if frac is None:
+            return 0.1 if self.early_stopping else 0.0
+        return float(frac)
+
     def _validation_split(
         self, n: int, stratify: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Train and validation row indices following ``validation_fraction``."""
-        frac = self.validation_fraction
-        if frac is None:
-            frac = 0.1 if self.early_stopping else 0.0
+        frac = self._holdout_fraction()
         if frac == 0:
             return np.arange(n), None
         return train_valid_split(n, frac, random_state=self._seed, stratify=stratify)

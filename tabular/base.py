@@ -24,6 +24,7 @@ from deepfit.stream import (
     RowSample,
     StreamBatches,
     check_columns,
+    fit_columns,
     is_stream,
     open_dataset,
     read_frames,
@@ -264,33 +265,13 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         """Batches streamed from a dataset too large for memory (see
         :mod:`deepfit.stream`): one pass fits the preprocessing and reads the targets;
         training and validation rows are told apart by a hash of their position."""
-        targets = [y] if isinstance(y, str) else y
-        if not (
-            isinstance(targets, (list, tuple))
-            and targets
-            and all(isinstance(t, str) for t in targets)
-        ):
-            raise ValueError(
-                "with a streamed X (a parquet path or an Arrow dataset), y names the "
-                f"target column inside it (a str), got {type(y).__name__}"
-            )
-        if sample_weight is not None and not isinstance(sample_weight, str):
-            raise ValueError(
-                "with a streamed X, sample_weight names a weight column inside it (a "
-                f"str), got {type(sample_weight).__name__}"
-            )
-        if eval_set is not None:
-            raise ValueError(
-                "eval_set is not supported with a streamed X: the validation rows are "
-                "a hash split of X (validation_fraction)"
-            )
+        targets, weight = fit_columns(y, sample_weight, eval_set, several=True)
         if self.holdout != "random":
             raise ValueError(
                 f"holdout={self.holdout!r} is not supported with a streamed X (its "
                 "validation rows are a hash split)"
             )
         dataset, frags = open_dataset(X)
-        weight = [] if sample_weight is None else [sample_weight]
         check_columns(dataset, targets, "y")
         check_columns(dataset, weight, "sample_weight")
         self._stream_y_check(list(targets))
@@ -303,8 +284,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
                 f"the dataset's feature columns {features} differ from the fitted ones "
                 f"{list(self.feature_names_in_)}"
             )
-        frac = self.validation_fraction
-        frac = (0.1 if self.early_stopping else 0.0) if frac is None else frac
+        frac = self._holdout_fraction()
         seed = self._seed
         columns = [*features, *targets, *weight]
         counts = np.zeros((len(frags), 2), dtype=np.int64)  # training, validation

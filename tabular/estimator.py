@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from deepfit.callbacks import Callback
 from deepfit.data import check_class_labels
 from deepfit.params import Boolean, InstanceOf, Options
-from deepfit.stream import Moments, add_counts
+from deepfit.stream import Moments, ValueCounts
 from tabular.base import (
     TabularEstimator,
     accuracy,
@@ -127,6 +127,8 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         positives in the loss (negatives / positives in training).
     preprocessor_ : TabularPreprocessor
     module_ : TabularModel
+    stream_targets_ : list of str or None
+        The target columns of a streamed fit (``None`` after a fit in memory).
     history_, lr_, lr_find_, n_epochs_
         See :class:`deepfit.NeuralEstimator`.
 
@@ -220,7 +222,14 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         eval_set: tuple[Any, Any] | None = None,
     ) -> TabularClassifier:
         """Fit on a DataFrame (or 2-D array) ``X`` and labels ``y``; ``sample_weight``
-        weights rows in the loss; ``eval_set=(X_valid, y_valid)`` is a validation set."""
+        weights rows in the loss; ``eval_set=(X_valid, y_valid)`` is a validation set.
+
+        ``X`` may also be a parquet file or folder, a list of them or a
+        ``pyarrow.dataset.Dataset``, too large for memory: it is streamed (see
+        :mod:`deepfit.stream`), ``y`` names the label column inside it, ``sample_weight``
+        a weight column, every other column is a feature, and the validation rows are a
+        hash split (``validation_fraction``). Preprocessing is fitted in one pass, as in
+        memory except medians and bin edges, read from a sample of 100,000 rows."""
         return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
     def _check_target(self, y: Any, n: int, reset: bool) -> np.ndarray:
@@ -310,7 +319,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
             )
 
     def _stream_y_start(self, single: bool) -> Any:
-        return {"counts": None}
+        return {"counts": ValueCounts()}
 
     def _stream_y_update(self, state: Any, y: pd.DataFrame, where: str) -> None:
         s = y.iloc[:, 0]
@@ -321,10 +330,10 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         if state is None:  # warm start: every label must be a fitted class
             self._encode_target(self._stream_y_array(y))
         else:
-            state["counts"] = add_counts(state["counts"], s)
+            state["counts"].update(s)
 
     def _stream_y_finish(self, state: Any, sample: pd.DataFrame) -> None:
-        counts = state["counts"]
+        counts = state["counts"].total()
         labels = counts.index.to_numpy()
         check_class_labels(labels, regressor="TabularRegressor")
         order = np.argsort(labels, kind="stable")
@@ -430,6 +439,8 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         Standardisation of the (log) targets.
     log_target_ : ndarray of bool
         Per target, whether it trains on ``log1p(y)``.
+    stream_targets_ : list of str or None
+        The target columns of a streamed fit (they name ``predict``'s parquet output).
     history_, lr_, lr_find_, n_epochs_
         See :class:`deepfit.NeuralEstimator`.
 
@@ -527,7 +538,10 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         eval_set: tuple[Any, Any] | None = None,
     ) -> TabularRegressor:
         """Fit on a DataFrame (or 2-D array) ``X`` and targets ``y`` (1-D, or 2-D for
-        several targets); ``sample_weight`` weights rows in the loss."""
+        several targets); ``sample_weight`` weights rows in the loss. A streamed ``X``
+        (parquet, an Arrow dataset) takes ``y`` as the target column's name (or a list
+        of names), as :meth:`TabularClassifier.fit` describes; the target's mean and
+        scale are exact, ``log_target="auto"`` reads the skewness of a sample."""
         return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
     def _check_target(self, y: Any, n: int, reset: bool) -> np.ndarray:

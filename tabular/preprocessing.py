@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepfit.data import is_frame
 from deepfit.params import Boolean, Interval, Satisfies, validate_params
-from deepfit.stream import Moments, RowSample, add_counts
+from deepfit.stream import Moments, RowSample, ValueCounts
 from tabular.columns import (
     arrow_array,
     column_kind,
@@ -371,8 +371,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self._check_frame(first)
         conts = self._detect_columns(first, by_dtype=True)
         ints = self._int_candidates(first, conts)
-        counts: dict[Any, pd.Series | None] = dict.fromkeys(self.cat_features_)
-        int_counts: dict[Any, pd.Series | None] = dict.fromkeys(ints)
+        counts = {c: ValueCounts() for c in self.cat_features_}
+        int_counts = {c: ValueCounts() for c in ints}
         n_missing = dict.fromkeys(self.cat_features_, 0)
         moments = None
         for whole in itertools.chain([head], it):
@@ -381,7 +381,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             for col in self.cat_features_:
                 s = df[col]
                 try:
-                    counts[col] = add_counts(counts[col], s)
+                    counts[col].update(s)
                 except TypeError as err:
                     raise ValueError(
                         f"categorical column {col!r} holds values that cannot be "
@@ -389,22 +389,22 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     ) from err
                 n_missing[col] += int(s.isna().sum())
             for col in list(int_counts):  # until a column has too many levels
-                total = add_counts(int_counts[col], df[col])
-                int_counts[col] = total
-                if len(total) > self.int_levels:
+                int_counts[col].update(df[col])
+                if len(int_counts[col]) > self.int_levels:
                     del int_counts[col]
             raw, sources = self._raw_continuous(df)
             moments = moments or Moments(raw.shape[1])
             moments.update(raw)
-        self._set_int_cats(first.columns, {c: len(int_counts.get(c, ())) for c in ints})
+        levels = {c: len(int_counts[c]) if c in int_counts else 0 for c in ints}
+        self._set_int_cats(first.columns, levels)
         self.categories_, self.has_na_ = {}, {}
         for name, col in self.cat_sources_.items():
             if name == col:
-                found, n_na = counts[col], n_missing[col]
+                found, n_na = counts[col].total(), n_missing[col]
             else:  # <col>_cat: by the numeric value, as in transform
-                found = int_counts[col]
+                found = int_counts[col].total()
                 n_na = int(moments.rows - moments.n[sources[col][0]])
-            if found is None or not len(found):
+            if not len(found):
                 raise ValueError(
                     f"column {col!r} is missing in every row; drop it (nothing can be "
                     "learned from it)"

@@ -83,6 +83,21 @@ def fit(case: str, data: Path):
             device=DEVICE,
         )
         return est.fit(X, y), X
+    if case == "stream":  # parquet row groups, each rank reading its own share
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from tabular import TabularClassifier
+
+        X, y = adult(data)
+        folder = Path(sys.argv[3]) / f"data-rank{os.environ.get('RANK', 0)}"
+        folder.mkdir(exist_ok=True)
+        table = pa.Table.from_pandas(X.assign(label=y.to_numpy()), preserve_index=False)
+        pq.write_table(table, folder / "adult.parquet", row_group_size=ROWS // 6)
+        est = TabularClassifier(
+            epochs=2, lr=1e-2, n_members=2, random_state=0, verbose=0, device=DEVICE
+        )
+        return est.fit(folder, "label"), X
     if case == "fail":  # rank 1 gets bad input: every rank must exit, none hang
         from tabular import TabularClassifier
 

@@ -131,6 +131,16 @@ def test_the_finder_chooses_one_rate_for_every_rank(data, tmp_path):
     np.testing.assert_allclose(r0["sweep"][:50], ref["sweep"][:50], rtol=1e-4)
 
 
+def test_ranks_streaming_their_own_row_groups_train_one_model(data, tmp_path):
+    for code, err in launch("stream", data, tmp_path):
+        assert code == 0, err[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    for k in r0["state"]:
+        assert torch.equal(r0["state"][k], r1["state"][k]), k
+    assert r0["history"] == r1["history"]  # the losses of every rank's rows
+    np.testing.assert_array_equal(r0["pred"], r1["pred"])
+
+
 def test_a_rank_that_raises_ends_every_rank(data, tmp_path):
     results = launch("fail", data, tmp_path, timeout=180)
     (code0, _), (code1, err1) = results
