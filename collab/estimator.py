@@ -45,6 +45,7 @@ from deepfit.stream import (
     is_stream,
     open_dataset,
     read_frames,
+    valid_share,
 )
 
 __all__ = ["CollabRegressor"]
@@ -366,15 +367,14 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         )
 
     def _stream_fit_data(self, X, y, eval_set, reset, sample_weight) -> FitData:
-        """Ratings streamed from a parquet dataset (``y`` and ``sample_weight`` name its
-        columns): see :func:`collab.data.scan_ratings`. Training and validation rows
-        are told apart by a hash of their position (:mod:`deepfit.stream`)."""
+        """Ratings streamed from parquet (``y``, ``sample_weight``: column names; see
+        :func:`collab.data.scan_ratings`); a hash split holds out the validation rows."""
         (y,), weights = fit_columns(y, sample_weight, eval_set)
         dataset, frags = open_dataset(X)
         ids = [self.user_col, self.item_col]
         check_columns(dataset, [*ids, y, *weights], "user_col, item_col, y or weights")
         weight = next(iter(weights), None)
-        frac = self._holdout_fraction()
+        frac = valid_share(self._holdout_fraction(), frags)
         seed = self._seed
         scan = scan_ratings(
             frags,

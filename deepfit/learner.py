@@ -477,7 +477,10 @@ class Learner:
                     if not math.isfinite(self.train_loss):
                         self._diverge(good, epoch)
                         break
-                    good = self._snapshot()
+                    # A copy of the weights for a later epoch to fall back on; none
+                    # after the last (a model with large embedding tables holds one
+                    # copy less while it validates and early stopping keeps its best).
+                    good = self._snapshot() if epoch < epochs - 1 else None
                     if valid is not None:
                         self._validate(valid)
                     self._call("after_epoch")

@@ -54,12 +54,16 @@ __all__ = [
     "open_dataset",
     "read_frames",
     "row_hash",
+    "valid_share",
     "write_parquet",
 ]
 
 # Rows per record batch read from a fragment: large enough for vectorised conversion,
 # small enough that a few of them are negligible next to the shuffle buffer.
 READ_ROWS = 65_536
+# At most this many validation rows (expected): a validation loss over more is no more
+# informative, and its predictions are held for the metrics (see valid_share).
+MAX_VALID_ROWS = 500_000
 
 
 def _read_pool() -> pa.MemoryPool:
@@ -211,6 +215,14 @@ def read_frames(
     for frag in fragments:
         for _, df in frag.frames(columns):
             yield df
+
+
+def valid_share(fraction: float, fragments: Sequence[Fragment]) -> float:
+    """The share of rows a streamed fit validates on: ``fraction`` (the estimator's
+    ``validation_fraction``), but no more than :data:`MAX_VALID_ROWS` rows in all; the
+    rest train. Rows whose :func:`row_hash` falls below it are the validation rows."""
+    n = sum(f.n_rows for f in fragments)
+    return min(float(fraction), MAX_VALID_ROWS / n) if n else float(fraction)
 
 
 def write_parquet(frames: Iterable[pd.DataFrame], path: Any) -> Any:

@@ -29,6 +29,7 @@ from deepfit.stream import (
     open_dataset,
     read_frames,
     row_hash,
+    valid_share,
     write_parquet,
 )
 from tabular.model import TabularModel, quantile_edges, splitter
@@ -284,7 +285,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
                 f"the dataset's feature columns {features} differ from the fitted ones "
                 f"{list(self.feature_names_in_)}"
             )
-        frac = self._holdout_fraction()
+        frac = valid_share(self._holdout_fraction(), frags)
         seed = self._seed
         columns = [*features, *targets, *weight]
         counts = np.zeros((len(frags), 2), dtype=np.int64)  # training, validation

@@ -228,8 +228,9 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         ``pyarrow.dataset.Dataset``, too large for memory: it is streamed (see
         :mod:`deepfit.stream`), ``y`` names the label column inside it, ``sample_weight``
         a weight column, every other column is a feature, and the validation rows are a
-        hash split (``validation_fraction``). Preprocessing is fitted in one pass, as in
-        memory except medians and bin edges, read from a sample of 100,000 rows."""
+        hash split (``validation_fraction`` of the rows, at most 500,000). Preprocessing
+        is fitted in one pass, as in memory except medians and bin edges, read from a
+        sample of 100,000 rows."""
         return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
     def _check_target(self, y: Any, n: int, reset: bool) -> np.ndarray:

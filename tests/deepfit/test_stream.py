@@ -140,3 +140,14 @@ def test_shards_read_their_own_row_groups_in_the_same_number_of_steps(tmp_path):
     assert {i // 300 for i in seen[1]} <= {1, 3}  # rank 1: row groups 1 and 3
     with pytest.raises(ValueError, match="row groups"):
         whole.shard(0, 5)
+
+
+def test_validation_share_is_capped_in_rows(tmp_path, monkeypatch):
+    import deepfit.stream as stream
+
+    write_ids(tmp_path / "d")  # 3000 rows
+    _, frags = open_dataset(tmp_path / "d")
+    assert stream.valid_share(0.1, frags) == 0.1
+    monkeypatch.setattr(stream, "MAX_VALID_ROWS", 150)
+    assert stream.valid_share(0.1, frags) == pytest.approx(0.05)
+    assert stream.valid_share(0.0, frags) == 0.0
