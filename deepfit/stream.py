@@ -501,34 +501,47 @@ class StreamBatches:
         held: list[list[torch.Tensor]] = []
         n_held = 0
 
-        def emit(tensors: list[torch.Tensor], n_rows: int) -> Iterator[tuple[Any, ...]]:
+        def emit(
+            tensors: list[torch.Tensor], order: torch.Tensor | None, n_rows: int
+        ) -> Iterator[tuple[Any, ...]]:
+            # Each batch gathers its rows of the buffer (no permuted copy of it all:
+            # the buffer is the largest thing a streamed fit holds).
             nonlocal done
             for lo in range(0, n_rows, bs):
                 if done == steps:
                     return
                 done += 1
-                yield self._batch([t[lo : lo + bs] for t in tensors])
+                rows = slice(lo, lo + bs) if order is None else order[lo : lo + bs]
+                yield self._batch([t[rows] for t in tensors])
+
+        def merge() -> tuple[list[torch.Tensor], torch.Tensor | None]:
+            tensors = [torch.cat(ts) for ts in zip(*held, strict=True)]
+            held.clear()  # the chunks go as soon as they are one tensor
+            order = (
+                torch.randperm(n_held, generator=self.generator)
+                if self.shuffle
+                else None
+            )
+            return tensors, order
 
         for chunk in self._chunks():
             held.append(chunk)
             n_held += len(chunk[0])
             if n_held < self.buffer_rows:
                 continue
-            tensors = [torch.cat(ts) for ts in zip(*held, strict=True)]
-            if self.shuffle:
-                perm = torch.randperm(n_held, generator=self.generator)
-                tensors = [t[perm] for t in tensors]
+            tensors, order = merge()
             # Emit whole batches from the first half; the rest mixes with what comes.
             n_out = (n_held // 2) // bs * bs
-            yield from emit(tensors, n_out)
-            held, n_held = [[t[n_out:].clone() for t in tensors]], n_held - n_out
+            yield from emit(tensors, order, n_out)
+            rest = slice(n_out, None) if order is None else order[n_out:]
+            held.append(
+                [t[rest].clone() if order is None else t[rest] for t in tensors]
+            )
+            n_held -= n_out
             del tensors
             _trim()
             if done == steps:
                 return
         if n_held:
-            tensors = [torch.cat(ts) for ts in zip(*held, strict=True)]
-            if self.shuffle:
-                perm = torch.randperm(n_held, generator=self.generator)
-                tensors = [t[perm] for t in tensors]
-            yield from emit(tensors, n_held)
+            tensors, order = merge()
+            yield from emit(tensors, order, n_held)
