@@ -29,6 +29,7 @@ from deepfit import FitData, History, Learner, NeuralEstimator
 from deepfit.callbacks import Callback
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf, warn
 from deepfit.schedules import Schedule
+from deepfit.stream import is_stream
 
 __all__ = ["CollabRecommender"]
 
@@ -252,6 +253,12 @@ class CollabRecommender(NeuralEstimator):
         item_features: pd.DataFrame | None = None,
     ) -> FitData:
         # Everything is checked before a fitted attribute changes.
+        if is_stream(X):
+            raise ValueError(
+                "CollabRecommender takes the interactions as a DataFrame (it trains on "
+                "their user-item matrix, held in memory); a parquet path or Arrow "
+                "dataset streams into TabularClassifier/Regressor and CollabRegressor"
+            )
         users, items, w = self._pairs(X, sample_weight)
         if len(users) == 0:
             raise ValueError("X is empty: need interactions to fit")

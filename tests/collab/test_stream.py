@@ -93,3 +93,11 @@ def test_streamed_collab_bad_input_is_named_before_training(ratings, tmp_path):
     with pytest.raises(ValueError, match="missing ids"):
         est.fit(tmp_path / "c.parquet", "rating")
     assert not hasattr(est, "module_")
+
+
+def test_the_recommender_refuses_a_stream_naming_what_streams(ratings):
+    from collab import CollabRecommender
+
+    path, _ = ratings
+    with pytest.raises(ValueError, match="CollabRegressor"):
+        CollabRecommender().fit(path)
