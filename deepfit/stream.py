@@ -193,7 +193,8 @@ def fit_columns(
     if not targets or not all(isinstance(t, str) for t in targets):
         raise ValueError(
             "with a streamed X (a parquet path or an Arrow dataset), y names the target "
-            f"column inside it (a str), got {type(y).__name__}"
+            f"column inside it (a str), got {type(y).__name__}; for data in memory, "
+            "pass X as a DataFrame"
         )
     if sample_weight is not None and not isinstance(sample_weight, str):
         raise ValueError(
