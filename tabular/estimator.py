@@ -384,10 +384,13 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         path) writes them to a parquet file instead, a column per class."""
 
         def post(raw: torch.Tensor) -> np.ndarray:
+            # In float64, so rows sum to 1 as scikit-learn's metrics check (a float32
+            # softmax is off by ~1e-7, and log_loss warns).
+            raw = raw.double()
             probs = (
                 torch.sigmoid(raw) if self.multilabel_ else torch.softmax(raw, dim=1)
             )
-            return probs.numpy().astype(np.float64)
+            return probs.numpy()
 
         check_is_fitted(self)
         return self._streamed(X, post, [str(c) for c in self.classes_], out)

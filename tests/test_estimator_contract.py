@@ -380,6 +380,16 @@ def test_fit_returns_self_and_predicts_finite(fitted) -> None:
     assert hasattr(est, "module_") and not hasattr(clone(est), "module_")
 
 
+def test_class_probabilities_are_float64_rows_summing_to_one(fitted) -> None:
+    """What scikit-learn's log_loss checks (it warns at 1.5e-8 off one)."""
+    _, est, X, _ = fitted
+    if not hasattr(est, "predict_proba") or getattr(est, "multilabel_", False):
+        pytest.skip("no single-label class probabilities")
+    proba = est.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=0, atol=1e-12)
+
+
 def test_pickle_round_trip_predicts_the_same(fitted) -> None:
     case, est, X, _ = fitted
     loaded = pickle.loads(pickle.dumps(est))

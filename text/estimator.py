@@ -610,14 +610,15 @@ device, verbose, warm_start, amp, callbacks
         n, owner = len(docs), None
         if self.predict_window is not None:
             docs, owner = text_windows(docs, self.predict_window, self.max_len)
-        logits = self._logits(docs)
+        # In float64, so rows sum to 1 as scikit-learn's metrics check.
+        logits = self._logits(docs).double()
         proba = torch.sigmoid(logits) if self.multilabel_ else torch.softmax(logits, 1)
         proba = proba.numpy()
         if owner is None:
             return proba
         total = np.zeros((n, proba.shape[1]), dtype=np.float64)
         np.add.at(total, owner, proba)
-        return (total / np.bincount(owner, minlength=n)[:, None]).astype(proba.dtype)
+        return total / np.bincount(owner, minlength=n)[:, None]
 
     def predict(self, X: Any) -> np.ndarray:
         """The most likely class; multi-label: per text the labels whose probability is

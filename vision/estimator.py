@@ -673,7 +673,11 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         """Class probabilities ``(n_images, n_classes)`` (softmax; multi-label: each
         label's sigmoid). ``tta=True`` averages them over the augmentation preset's views
         (the image and its mirror for "side-on", the eight symmetries for "top-down")."""
-        return self._outputs(X, tta).numpy().astype(np.float64)
+        proba = self._outputs(X, tta).numpy().astype(np.float64)
+        if self.multilabel_:
+            return proba
+        # Rows sum to 1 in float64, as scikit-learn's metrics check (float32 does not).
+        return proba / proba.sum(1, keepdims=True)
 
     def predict(self, X: Any, tta: bool = False) -> np.ndarray | list:
         """Predicted labels: one per image; multi-label: per image the labels whose
