@@ -22,7 +22,13 @@ from sklearn.exceptions import DataConversionWarning
 
 from deepfit.data import as_pandas, check_sample_weight
 from deepfit.params import warn
-from deepfit.stream import Fragment, StreamBatches, ValueCounts, row_hash
+from deepfit.stream import (
+    Fragment,
+    StreamBatches,
+    ValueCounts,
+    row_hash,
+    split_batches,
+)
 
 __all__ = [
     "AttributeCodes",
@@ -432,36 +438,21 @@ def rating_batches(
             out.append(torch.from_numpy(df[weight_col].to_numpy(np.float32)))
         return out
 
-    def train_rows(index: int, offset: int, df: pd.DataFrame) -> np.ndarray:
-        return row_hash(index, offset, len(df), seed) >= valid_fraction
-
-    def valid_rows(index: int, offset: int, df: pd.DataFrame) -> np.ndarray:
-        known = (encode_ids(scan.users, df[user_col]) >= 0) & (
+    def known(index: int, offset: int, df: pd.DataFrame) -> np.ndarray:
+        return (encode_ids(scan.users, df[user_col]) >= 0) & (
             encode_ids(scan.items, df[item_col]) >= 0
         )
-        return ~train_rows(index, offset, df) & known
 
-    n_train = int(scan.counts[:, 0].sum())
-    train = StreamBatches(
+    return split_batches(
         fragments,
         columns,
         convert,
         2,
-        scan.counts[:, 0],
-        train_rows,
-        batch_size=min(batch_size, n_train),
+        scan.counts,
+        valid_fraction,
+        seed,
+        batch_size=batch_size,
+        valid_batch_size=8192,
         generator=generator,
+        valid_keep=known,
     )
-    if not scan.counts[:, 1].sum():
-        return train, None
-    valid = StreamBatches(
-        fragments,
-        columns,
-        convert,
-        2,
-        scan.counts[:, 1],
-        valid_rows,
-        batch_size=8192,
-        shuffle=False,
-    )
-    return train, valid

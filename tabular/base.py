@@ -22,13 +22,13 @@ from deepfit.data import check_sample_weight, is_frame
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
 from deepfit.stream import (
     RowSample,
-    StreamBatches,
     check_columns,
     fit_columns,
     is_stream,
     open_dataset,
     read_frames,
     row_hash,
+    split_batches,
     valid_share,
     write_parquet,
 )
@@ -349,33 +349,18 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
                 f"validation_fraction={frac}"
             )
 
-        def part(valid: bool) -> Any:
-            return lambda i, offset, df: (
-                (row_hash(i, offset, len(df), seed) < frac) == valid
-            )
-
-        train = StreamBatches(
+        train, valid = split_batches(
             frags,
             columns,
             convert,
             2,
-            counts[:, 0],
-            part(False),
-            batch_size=min(self.batch_size, n_train),
+            counts,
+            frac,
+            seed,
+            batch_size=self.batch_size,
+            valid_batch_size=PREDICT_BATCH,
             generator=self._generator(),
         )
-        valid = None
-        if counts[:, 1].sum():
-            valid = StreamBatches(
-                frags,
-                columns,
-                convert,
-                2,
-                counts[:, 1],
-                part(True),
-                batch_size=PREDICT_BATCH,
-                shuffle=False,
-            )
         return FitData(train, valid)
 
     def _stream_y_check(self, targets: list[str]) -> None:
