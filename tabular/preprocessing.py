@@ -100,7 +100,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         Columns to treat as continuous whatever their dtype.
     min_frequency : int, default=1
         Categories seen fewer times than this in training map to the unknown code, so the
-        unknown embedding learns from rare values.
+        unknown embedding learns from rare values. Likewise a two-valued continuous
+        output (a 0/1 column, a date flag such as ``<col>_is_month_end``, a ``<col>_na``
+        indicator) whose rarer value was seen fewer times than this is *held*: it is 0
+        in every row, in training and after (so is a column constant in training, whose
+        other values were never seen). A handful of rows cannot teach a network
+        what the value means, and standardised, a flag set in 1 row of 5,000 reads 71:
+        one February trip in a March table of taxi fares set ``is_month_end``, and every
+        trip of March 31 then looked like it.
     int_levels : int, default=0
         Integer columns (detected as continuous, not named in ``cont_features``) with 2 to
         ``int_levels`` distinct values in training are *also* encoded as a categorical
@@ -137,6 +144,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         Fill value of each raw continuous output column.
     means_, scales_ : ndarray
         Standardisation of the continuous output columns.
+    lows_, highs_ : ndarray
+        Their training ranges (before standardisation; see ``clip``).
+    held_ : ndarray of bool
+        The continuous outputs held at 0 (see ``min_frequency``).
     feature_names_in_ : ndarray
     n_features_in_ : int
 
@@ -271,12 +282,14 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.cont_names_ = raw_names + na_names
         self.medians_ = dict(zip(raw_names, medians.tolist(), strict=True))
         cont = self._finish_continuous(raw, sources)
-        self.means_ = cont.mean(axis=0) if len(cont) else np.zeros(cont.shape[1])
-        std = cont.std(axis=0)
-        self.scales_ = np.where(std > 1e-12, std, 1.0)
-        empty = len(cont) == 0
-        self.lows_ = np.zeros(cont.shape[1]) if empty else cont.min(axis=0)
-        self.highs_ = np.zeros(cont.shape[1]) if empty else cont.max(axis=0)
+        empty = np.zeros(cont.shape[1])
+        self._set_scaling(
+            cont.mean(axis=0) if len(cont) else empty,
+            cont.std(axis=0),
+            cont.min(axis=0) if len(cont) else empty,
+            cont.max(axis=0) if len(cont) else empty,
+            len(cont),
+        )
         self._cache: dict[Any, Any] = {}
         return codes, self._scale(cont)
 
@@ -439,12 +452,35 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         share = np.array(
             [1 - moments.n[sources[s][0]] / moments.rows for s in self.na_sources_]
         ).reshape(-1)
-        self.means_ = np.concatenate([mean, share])
-        std = np.concatenate([std, np.sqrt(share * (1 - share))])
-        self.scales_ = np.where(std > 1e-12, std, 1.0)
-        self.lows_ = np.concatenate([low, (share == 1).astype(np.float64)])
-        self.highs_ = np.concatenate([high, (share > 0).astype(np.float64)])
+        self._set_scaling(
+            np.concatenate([mean, share]),
+            np.concatenate([std, np.sqrt(share * (1 - share))]),
+            np.concatenate([low, (share == 1).astype(np.float64)]),
+            np.concatenate([high, (share > 0).astype(np.float64)]),
+            moments.rows,
+        )
         self._cache = {}
+
+    def _set_scaling(
+        self,
+        mean: np.ndarray,
+        std: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+        rows: int,
+    ) -> None:
+        """Standardisation, training ranges and held columns of the continuous outputs,
+        from their (filled) moments over ``rows`` training rows."""
+        self.means_, self.lows_, self.highs_ = mean, low, high
+        self.scales_ = np.where(std > 1e-12, std, 1.0)
+        # A column takes at most two values exactly when its variance reaches the
+        # Bhatia-Davis bound (high - mean)(mean - low); the rarer value's count follows
+        # from the mean (0 for a constant column).
+        span = high - low
+        two = std**2 >= (high - mean) * (mean - low) - 1e-9 * span**2
+        share = np.divide(mean - low, span, out=np.zeros_like(span), where=span > 0)
+        rarer = np.rint(np.minimum(share, 1 - share) * rows)
+        self.held_ = two & (rarer < self.min_frequency)
 
     def _output_names(self) -> tuple[list[str], list[str], list[str]]:
         """Unique output names: the code columns, the raw continuous columns and the
@@ -467,7 +503,10 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         return cat, raw, na
 
     def _scale(self, cont: np.ndarray) -> np.ndarray:
-        """Standardised (after clipping to the training range, with ``clip``)."""
+        """Standardised (after clipping to the training range, with ``clip``); held
+        columns are 0."""
+        if self.held_.any():
+            cont = np.where(self.held_, self.means_, cont)
         if self.clip:
             cont = np.clip(cont, self.lows_, self.highs_)
         return ((cont - self.means_) / self.scales_).astype(np.float32)
@@ -753,3 +792,5 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self._cache = {}
+        if "means_" in state and "held_" not in state:  # saved before held columns
+            self.held_ = np.zeros(len(self.means_), dtype=bool)

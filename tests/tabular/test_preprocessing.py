@@ -395,3 +395,45 @@ def test_derived_names_never_take_an_input_columns_name():
     np.testing.assert_array_equal(
         pre.transform(wide.head(3)).to_numpy(), pre.transform(wide).head(3).to_numpy()
     )
+
+
+def test_a_flag_seen_in_fewer_than_min_frequency_rows_is_held_at_zero():
+    n = 400
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(
+        {
+            "once": np.r_[1.0, np.zeros(n - 1)],  # set in 1 row
+            "often": np.r_[np.ones(5), np.zeros(n - 5)],  # set in 5 rows
+            "coin": rng.integers(0, 2, n).astype(float),
+            "x": np.r_[np.nan, rng.normal(size=n - 1)],  # x_na is set in 1 row
+            "same": np.full(n, 2.0),
+            # One day of February, then March: is_month_end is set in one row only.
+            "when": pd.to_datetime(["2019-02-28"])
+            .append(pd.date_range("2019-03-01", periods=n - 1, freq="90min"))
+            .to_numpy(),
+        }
+    )
+    pre = TabularPreprocessor(min_frequency=5).fit(train)
+    held = {c for c, h in zip(pre.cont_names_, pre.held_, strict=True) if h}
+    assert {"once", "x_na", "same", "when_is_month_end", "when_month"} <= held
+    assert not {"often", "coin", "x", "when_day", "when_elapsed"} & held
+    # Held columns are 0 in training and after, whatever the value; others are not.
+    later = pd.DataFrame(
+        {
+            "once": [1.0, 0.0],
+            "often": [1.0, 0.0],
+            "coin": [1.0, 0.0],
+            "x": [np.nan, 0.5],
+            "same": [7.0, 2.0],
+            "when": pd.to_datetime(["2019-03-31", "2019-03-30"]),
+        }
+    )
+    for frame in (train, later):
+        out = pre.transform(frame)
+        assert (out[sorted(held)] == 0).all().all()
+    out = pre.transform(later)
+    assert out.loc[0, "often"] != out.loc[1, "often"]
+    # min_frequency=1 holds only the constant columns.
+    loose = TabularPreprocessor().fit(train)
+    np.testing.assert_array_equal(loose.held_, loose.lows_ == loose.highs_)
+    assert loose.held_[loose.cont_names_.index("same")]

@@ -86,6 +86,8 @@ def test_streamed_preprocessing_equals_in_memory_where_exact(data):
     np.testing.assert_allclose(pre.scales_, ref.scales_, rtol=1e-9)
     np.testing.assert_array_equal(pre.lows_, ref.lows_)
     np.testing.assert_array_equal(pre.highs_, ref.highs_)
+    np.testing.assert_array_equal(pre.held_, ref.held_)
+    assert pre.held_.any() and not pre.held_.all()
     # A sample of every row: the medians are exact too.
     assert pre.medians_ == ref.medians_
     codes, cont = pre.transform_arrays(frame)
