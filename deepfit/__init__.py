@@ -16,7 +16,13 @@ from deepfit.callbacks import (
 )
 from deepfit.data import TensorBatches, to_device, train_valid_split
 from deepfit.estimator import FitData, NeuralEstimator, resolve_device
-from deepfit.layers import AdaptiveConcatPool2d, LinBnDrop, SigmoidRange, mlp_blocks
+from deepfit.layers import (
+    AdaptiveConcatPool2d,
+    Dropout,
+    LinBnDrop,
+    SigmoidRange,
+    mlp_blocks,
+)
 from deepfit.learner import FitInterrupted, Learner, discriminative_lrs
 from deepfit.lr_finder import SUGGESTIONS, LRFinder, LRFinderResult, lr_find
 from deepfit.optim import SparseAdamW
@@ -34,6 +40,7 @@ __all__ = [
     "CancelFit",
     "Checkpoint",
     "Constant",
+    "Dropout",
     "EarlyStopping",
     "FitData",
     "FitInterrupted",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["AdaptiveConcatPool2d", "LinBnDrop", "SigmoidRange", "mlp_blocks"]
+__all__ = ["AdaptiveConcatPool2d", "Dropout", "LinBnDrop", "SigmoidRange", "mlp_blocks"]
 
 
 class AdaptiveConcatPool2d(nn.Module):
@@ -45,6 +45,28 @@ class SigmoidRange(nn.Module):
         return f"low={self.low}, high={self.high}"
 
 
+class Dropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` whose mask, on CPU, takes 16 random bits a decision,
+    four decisions from each 64-bit draw (``p`` rounded to a multiple of 1/65536).
+
+    torch's CPU kernel draws one random number per element, which cost more than the
+    matrix product before it: for a 2048 x 200 batch (256 rows, 8 ensemble members),
+    2.4 ms forward against 0.4 ms for the product; this one takes 0.8 ms, and 1.3 ms
+    against 2.7 ms forward and backward (2 threads). It was 31% of a tabular fit's time.
+    Elsewhere (CUDA, say) it is torch's dropout.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.p
+        if not self.training or p == 0 or p == 1 or x.device.type != "cpu":
+            return super().forward(x)
+        n = x.numel()
+        bits = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= round(p * 65536) - 32768
+        mask = keep.to(x.dtype).mul_(1 / (1 - p))
+        return x.mul_(mask) if self.inplace else x * mask
+
+
 class LinBnDrop(nn.Sequential):
     """A linear layer with batchnorm, dropout and an activation around it.
 
@@ -72,12 +94,12 @@ class LinBnDrop(nn.Sequential):
             if act is not None:
                 layers.append(act)
             if p:
-                layers.append(nn.Dropout(p))
+                layers.append(Dropout(p))
         else:
             if bn:
                 layers.append(nn.BatchNorm1d(n_in))
             if p:
-                layers.append(nn.Dropout(p))
+                layers.append(Dropout(p))
             layers += [lin] + ([act] if act is not None else [])
         super().__init__(*layers)
 

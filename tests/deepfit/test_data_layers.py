@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from deepfit import (
     AdaptiveConcatPool2d,
@@ -10,6 +11,7 @@ from deepfit import (
     TensorBatches,
     mlp_blocks,
 )
+from deepfit.layers import Dropout
 
 
 def test_every_row_exactly_once_per_epoch_in_a_new_order():
@@ -92,3 +94,29 @@ def test_layers():
     assert block[0].bias is None  # the batchnorm after it has the bias
     mlp = mlp_blocks(10, (20, 5), ps=(0.1, 0.2))
     assert mlp(torch.randn(4, 10)).shape == (4, 5)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_drops_a_share_p_of_each_lane_and_rescales(p):
+    drop = Dropout(p).train()
+    x = torch.ones(1000, 401, requires_grad=True)  # an odd count: the last draw is cut
+    out = drop(x)
+    keep = out != 0
+    # Each of the four 16-bit lanes of a draw decides every fourth element.
+    lanes = keep.reshape(-1)[: 4 * (keep.numel() // 4)].reshape(-1, 4).float()
+    se = (p * (1 - p) / lanes.shape[0]) ** 0.5
+    assert ((lanes.mean(0) - (1 - p)).abs() < 5 * se).all()
+    assert torch.allclose(out[keep], torch.tensor(1 / (1 - p)))
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # the gradient is the scaled mask
+    assert torch.equal(drop.eval()(x), x)
+    torch.manual_seed(3)
+    a = Dropout(p).train()(torch.ones(50, 7))
+    torch.manual_seed(3)
+    assert torch.equal(a, Dropout(p).train()(torch.ones(50, 7)))
+    y = torch.ones(64, 9)
+    torch.manual_seed(3)
+    ref = Dropout(p).train()(y)
+    torch.manual_seed(3)
+    assert torch.equal(Dropout(p, inplace=True).train()(y), ref) and torch.equal(y, ref)
+    assert isinstance(drop, nn.Dropout)

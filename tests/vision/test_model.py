@@ -6,6 +6,7 @@ from torch import nn
 from torchvision import models
 
 from deepfit import AdaptiveConcatPool2d, Learner
+from deepfit.layers import Dropout
 from vision.model import (
     CroppedKernelConv2d,
     ImageModel,
@@ -61,11 +62,11 @@ def test_head_is_concat_pool_bn_dropout_linear_twice():
         AdaptiveConcatPool2d,
         nn.Flatten,
         nn.BatchNorm1d,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
         nn.ReLU,
         nn.BatchNorm1d,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
     ]
     drops = [m.p for m in head.modules() if isinstance(m, nn.Dropout)]
