@@ -49,7 +49,10 @@ _COMMON_DOC = """
         unless named in ``cat_features``.
     min_frequency : int, default=5
         Categories seen fewer times in training are treated as unknown (a surname or
-        ticket seen once or twice is memorised rather than learned from).
+        ticket seen once or twice is memorised rather than learned from). Likewise a
+        two-valued continuous column (a flag, a date flag such as ``is_month_end``, a
+        ``_na`` indicator) whose rarer value was seen fewer times is held at 0 (see
+        :class:`TabularPreprocessor`).
     int_levels : int, default=200
         Integer columns with 2 to ``int_levels`` distinct values in training are *also*
         embedded as categoricals (``<col>_cat``), keeping their continuous value, so the
