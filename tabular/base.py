@@ -503,7 +503,10 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         check_is_fitted(self)
         if is_stream(X):
             return torch.cat(list(self._stream_outputs(X)))
-        df = self._input_frame(X, fitting=False)
+        return self._frame_outputs(self._input_frame(X, fitting=False))
+
+    def _frame_outputs(self, df: pd.DataFrame) -> torch.Tensor:
+        """Raw network outputs for the rows of a checked frame."""
         codes, cont = self.preprocessor_.transform_arrays(df)
         x = (torch.from_numpy(codes), torch.from_numpy(cont))
         return self._predict_outputs(TensorBatches(x, batch_size=PREDICT_BATCH))
@@ -518,9 +521,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
     def _stream_outputs(self, X: Any) -> Any:
         """Raw outputs of each record batch of a streamed ``X``, in order."""
         for df in self._stream_frames(X):
-            codes, cont = self.preprocessor_.transform_arrays(df)
-            x = (torch.from_numpy(codes), torch.from_numpy(cont))
-            yield self._predict_outputs(TensorBatches(x, batch_size=PREDICT_BATCH))
+            yield self._frame_outputs(df)
 
     def _streamed(self, X: Any, post: Any, names: list[str], out: Any) -> Any:
         """``post`` of the raw outputs of ``X`` (an array); or, given ``out`` and a
