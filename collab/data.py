@@ -22,6 +22,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from deepfit.data import as_pandas, check_sample_weight
 from deepfit.params import warn
+from deepfit.persist import persistable
 from deepfit.stream import (
     Fragment,
     StreamBatches,
@@ -173,6 +174,7 @@ def check_ratings(y: Any, n_rows: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+@persistable
 class AttributeCodes:
     """A frame of user or item attributes (one row per id, the ids as its index) ->
     categorical codes and standardised numbers, for :class:`~collab.model.
@@ -367,7 +369,9 @@ def scan_ratings(
             w = None
             if weight_col:
                 w = check_sample_weight(
-                    df[weight_col].to_numpy(np.float64, na_value=np.nan), len(df)
+                    df[weight_col].to_numpy(np.float64, na_value=np.nan),
+                    len(df),
+                    part=True,
                 )
             if vocabularies is not None:
                 continue

@@ -25,10 +25,12 @@ from collab.data import (
     scan_ratings,
     warn_cold,
 )
-from collab.model import EmbeddingDotBias, EmbeddingNN, splitter
+from collab.model import EmbeddingDotBias, EmbeddingNN, ServedRatings, splitter
+from collab.ranking import check_k, id_index, similar_items, top_k_frame
 from deepfit import FitData, NeuralEstimator, TensorBatches
 from deepfit.callbacks import Callback
 from deepfit.data import check_sample_weight
+from deepfit.optim import adamw_decays
 from deepfit.params import (
     Boolean,
     InstanceOf,
@@ -40,7 +42,6 @@ from deepfit.params import (
 )
 from deepfit.schedules import Schedule
 from deepfit.stream import (
-    check_columns,
     fit_columns,
     is_stream,
     open_dataset,
@@ -233,6 +234,17 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         self.dropout = dropout
         self.init_std = init_std
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *NeuralEstimator._fitted_attributes,
+        "users_",
+        "items_",
+        "global_mean_",
+        "y_range_",
+        "seen_",
+        "user_counts_",
+        "item_counts_",
+    )
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **NeuralEstimator._parameter_constraints,
         "user_col": [InstanceOf(Hashable, "a column name")],
@@ -370,9 +382,10 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         """Ratings streamed from parquet (``y``, ``sample_weight``: column names; see
         :func:`collab.data.scan_ratings`); a hash split holds out the validation rows."""
         (y,), weights = fit_columns(y, sample_weight, eval_set)
-        dataset, frags = open_dataset(X)
+        source = open_dataset(X)
+        frags = source.fragments
         ids = [self.user_col, self.item_col]
-        check_columns(dataset, [*ids, y, *weights], "user_col, item_col, y or weights")
+        source.check_columns([*ids, y, *weights], "user_col, item_col, y or weights")
         weight = next(iter(weights), None)
         frac = valid_share(self._holdout_fraction(), frags)
         seed = self._seed
@@ -479,7 +492,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         for imp in (module.user_implicit, module.item_implicit):
             if imp is not None:
                 decays[id(imp.weight)] = float(self.implicit_decay)
-        return partial(_adamw_decays, decays=decays, default=float(self.weight_decay))
+        return partial(adamw_decays, decays=decays, default=float(self.weight_decay))
 
     def fit(
         self,
@@ -520,10 +533,11 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         the fallback described in the class docstring (see :meth:`cold_rows`)."""
         check_is_fitted(self)
         if is_stream(X):
-            dataset, frags = open_dataset(X)
+            source = open_dataset(X)
             ids = [self.user_col, self.item_col]
-            check_columns(dataset, ids, "user_col / item_col")
-            return np.concatenate([self.predict(df) for df in read_frames(frags, ids)])
+            source.check_columns(ids, "user_col / item_col")
+            frames = read_frames(source.fragments, ids)
+            return np.concatenate([self.predict(df) for df in frames])
         users, items = self._ids(X)
         u, i = encode_ids(self.users_, users), encode_ids(self.items_, items)
         warn_cold(self.users_, users, u, "user")
@@ -546,12 +560,16 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             out[~warm] = fallback.numpy()
         return out
 
+    def _serving_module(self) -> nn.Module:
+        return ServedRatings(self.module_)
+
     def export(self, path: Any = None) -> Any:
         """The fitted network for serving, as a ``torch.export.ExportedProgram`` (saved
         with ``torch.export.save`` when ``path`` is given): it takes int64 user and
-        item codes ``(N,)`` (positions in ``users_`` and ``items_``) and returns the
-        predicted ratings. Unknown ids have no code: serve them the fallback (see
-        :meth:`cold_rows`). The implicit-feedback term exports as a gather."""
+        item codes ``(N,)`` (positions in ``users_`` and ``items_``, ``-1`` for an id
+        never seen in training) and returns the predicted ratings, the fallback of
+        :meth:`predict` where a code is ``-1``. The implicit-feedback term exports as a
+        gather."""
         check_is_fitted(self)
         example = (torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
         return self._export(example, path)
@@ -608,12 +626,10 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             sorted by user (in the order given) and rank.
         """
         check_is_fitted(self)
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        ids = pd.Index(_as_id_list(users), tupleize_cols=False)
-        codes = encode_ids(self.users_, ids)
         n_items = len(self.items_)
-        k = min(int(k), n_items)
+        k = check_k(k, n_items)
+        ids = id_index(users)
+        codes = encode_ids(self.users_, ids)
         if len(codes) == 0:
             return pd.DataFrame(
                 {
@@ -645,16 +661,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             return torch.topk(scores, k, dim=1)  # (U, k) scores and item codes
 
         top, idx = (t.numpy() for t in self._predict_outputs(blocks, transform=top_k))
-        rows = np.repeat(np.arange(len(codes)), k)
-        keep = np.isfinite(top.ravel())
-        return pd.DataFrame(
-            {
-                "user": ids[rows[keep]],
-                "item": self.items_[idx.ravel()[keep]],
-                "score": top.ravel()[keep].astype(np.float64),
-                "rank": np.tile(np.arange(1, k + 1), len(codes))[keep],
-            }
-        )
+        return top_k_frame(ids, self.items_, top, idx, k)
 
     def similar_items(self, item: Hashable, k: int = 10) -> pd.DataFrame:
         """The ``k`` items whose factors are closest to ``item``'s by cosine similarity.
@@ -666,24 +673,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             the item itself is left out.
         """
         check_is_fitted(self)
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        code = int(encode_ids(self.items_, [item])[0])
-        if code < 0:
-            raise KeyError(f"item {item!r} was not seen in training")
-        with torch.inference_mode():
-            f = self.module_.item_vectors().float().cpu()
-            f = nn.functional.normalize(f, dim=1)
-            sims = f @ f[code]  # (I,)
-            sims[code] = -math.inf
-            top, idx = torch.topk(sims, min(int(k), len(sims) - 1))
-        return pd.DataFrame(
-            {
-                "item": self.items_[idx.numpy()],
-                "similarity": top.numpy().astype(np.float64),
-                "rank": np.arange(1, len(idx) + 1),
-            }
-        )
+        return similar_items(self.items_, self.module_.item_vectors(), item, k)
 
     # ---- interpretation -------------------------------------------------------------
 
@@ -773,28 +763,3 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
 
 def _factor_names(n: int) -> list[str]:
     return [f"f{j}" for j in range(n)]
-
-
-def _as_id_list(users: Any) -> list[Any]:
-    if isinstance(users, (str, bytes, tuple)) or np.ndim(users) == 0:
-        return [users]
-    return list(users)
-
-
-def _adamw_decays(
-    groups: list[dict[str, Any]], decays: dict[int, float], default: float
-) -> torch.optim.Optimizer:
-    """AdamW with each of the learner's layer groups split by weight decay: a parameter
-    listed in ``decays`` (by ``id``) gets its own, the others ``default``; every part
-    keeps its ``layer_group`` so the learner still sets its rate."""
-    out = []
-    for g in groups:
-        by_decay: dict[float, list[nn.Parameter]] = {}
-        for p in g["params"]:
-            by_decay.setdefault(decays.get(id(p), default), []).append(p)
-        out += [{**g, "params": ps, "weight_decay": wd} for wd, ps in by_decay.items()]
-    # The fused kernel updates every parameter in one pass: 3x faster than the default
-    # (foreach) step on CPU, and the optimizer is a large share of a collab step.
-    device = out[0]["params"][0].device.type if out else "cpu"
-    fused = True if device in ("cpu", "cuda") else None
-    return torch.optim.AdamW(out, betas=(0.9, 0.99), fused=fused)

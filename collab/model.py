@@ -28,6 +28,7 @@ __all__ = [
     "ImplicitSum",
     "ItemAutoencoder",
     "RecOutput",
+    "ServedRatings",
     "autoencoder_splitter",
     "splitter",
 ]
@@ -249,6 +250,25 @@ class _BiasedCollab(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_users={self.n_users}, n_items={self.n_items}, y_range={self.y_range}"
+
+
+class ServedRatings(nn.Module):
+    """A rating model as served: codes of ``-1`` (an id never seen in training) get
+    the model's fallback (:meth:`_BiasedCollab.fallback`), as ``predict`` gives them.
+
+    Shape:
+        - users, items: ``(N,)`` long, ``-1`` for unknown
+        - Output: ``(N,)``
+    """
+
+    def __init__(self, model: _BiasedCollab) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        warm = (users >= 0) & (items >= 0)
+        scores = self.model(users.clamp(min=0), items.clamp(min=0))
+        return torch.where(warm, scores, self.model.fallback(users, items))
 
 
 class EmbeddingDotBias(_BiasedCollab):

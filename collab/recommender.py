@@ -25,6 +25,7 @@ from collab.data import (
 )
 from collab.metrics import ndcg_at_k
 from collab.model import ItemAutoencoder, RecOutput, autoencoder_splitter
+from collab.ranking import check_k, id_index, similar_items, top_k_frame
 from deepfit import FitData, History, Learner, NeuralEstimator
 from deepfit.callbacks import Callback
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf, warn
@@ -64,12 +65,6 @@ def _adam_l2(
         for g in groups
     ]
     return torch.optim.Adam(groups, betas=(0.9, 0.99), fused=fused)
-
-
-def _as_users(users: Any) -> list[Any]:
-    if isinstance(users, (str, bytes, tuple)) or np.ndim(users) == 0:
-        return [users]
-    return list(users)
 
 
 class CollabRecommender(NeuralEstimator):
@@ -152,6 +147,17 @@ class CollabRecommender(NeuralEstimator):
     >>> rec.recommend_history({"new": ["a"]}, k=2)["item"].tolist()[0] in ("b", "c")
     True
     """
+
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *NeuralEstimator._fitted_attributes,
+        "users_",
+        "items_",
+        "user_attributes_",
+        "item_attributes_",
+        "interactions_",
+        "item_counts_",
+        "_n_train_users",
+    )
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **NeuralEstimator._parameter_constraints,
@@ -444,11 +450,6 @@ class CollabRecommender(NeuralEstimator):
 
     # ---- recommendation ---------------------------------------------------------------
 
-    def _check_k(self, k: Any) -> int:
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        return min(int(k), len(self.items_))
-
     def _top_k(
         self,
         rows: sparse.csr_matrix,
@@ -470,20 +471,6 @@ class CollabRecommender(NeuralEstimator):
         batches = InteractionRows(rows, _PREDICT_ROWS, targets=False, extras=attrs)
         top, idx = self._predict_outputs(batches, transform=rank)
         return top.numpy(), idx.numpy()
-
-    def _frame(
-        self, ids: pd.Index, top: np.ndarray, idx: np.ndarray, k: int
-    ) -> pd.DataFrame:
-        rows = np.repeat(np.arange(len(ids)), k)
-        keep = np.isfinite(top.ravel())
-        return pd.DataFrame(
-            {
-                "user": ids[rows[keep]],
-                "item": self.items_[idx.ravel()[keep]],
-                "score": top.ravel()[keep].astype(np.float64),
-                "rank": np.tile(np.arange(1, k + 1), len(ids))[keep],
-            }
-        )
 
     def _recommend_rows(
         self,
@@ -509,7 +496,7 @@ class CollabRecommender(NeuralEstimator):
             order = np.argsort(-counts, kind="stable")[:k]
             top[~use] = np.log1p(counts[order])
             idx[~use] = order
-        return self._frame(ids, top, idx, k)
+        return top_k_frame(ids, self.items_, top, idx, k)
 
     def _described(
         self, ids: pd.Index, frame: pd.DataFrame | None = None
@@ -546,8 +533,8 @@ class CollabRecommender(NeuralEstimator):
             user), ``rank`` (1 = best), by user in the order given, then rank.
         """
         check_is_fitted(self)
-        k = self._check_k(k)
-        ids = pd.Index(_as_users(users), tupleize_cols=False)
+        k = check_k(k, len(self.items_))
+        ids = id_index(users)
         codes = encode_ids(self.users_, ids)
         rows = self.interactions_[np.clip(codes, 0, None)]
         if (codes < 0).any():  # an empty row: attributes or the popular items
@@ -588,7 +575,7 @@ class CollabRecommender(NeuralEstimator):
             As :meth:`recommend`.
         """
         check_is_fitted(self)
-        k = self._check_k(k)
+        k = check_k(k, len(self.items_))
         if isinstance(history, pd.DataFrame):
             weights = history["weight"] if "weight" in history.columns else None
             users, items, w = self._pairs(history, weights)
@@ -596,7 +583,7 @@ class CollabRecommender(NeuralEstimator):
             u = encode_ids(ids, users)
         elif isinstance(history, Mapping):
             ids = pd.Index(list(history), tupleize_cols=False)
-            lists = [_as_users(v) for v in history.values()]
+            lists = [list(id_index(v)) for v in history.values()]
             u = np.repeat(np.arange(len(ids)), [len(v) for v in lists])
             items = pd.Series([it for v in lists for it in v], dtype=object)
             w = np.ones(len(items), dtype=np.float32)
@@ -629,24 +616,7 @@ class CollabRecommender(NeuralEstimator):
             closest); the item itself is left out.
         """
         check_is_fitted(self)
-        k = self._check_k(k)
-        code = int(encode_ids(self.items_, [item])[0])
-        if code < 0:
-            raise KeyError(f"item {item!r} was not seen in training")
-        with torch.inference_mode():
-            f = nn.functional.normalize(
-                self.module_.item_vectors().float().cpu(), dim=1
-            )
-            sims = f @ f[code]  # (I,)
-            sims[code] = -math.inf
-            top, idx = torch.topk(sims, min(k, len(sims) - 1))
-        return pd.DataFrame(
-            {
-                "item": self.items_[idx.numpy()],
-                "similarity": top.numpy().astype(np.float64),
-                "rank": np.arange(1, len(idx) + 1),
-            }
-        )
+        return similar_items(self.items_, self.module_.item_vectors(), item, k)
 
     def score(self, X: Any, y: Any = None, k: int = 10) -> float:
         """NDCG@``k`` of the held-out interactions ``X`` (all relevant; filter them

@@ -97,9 +97,12 @@ def as_pandas(X: Any) -> pd.DataFrame | None:
     return None
 
 
-def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+def check_sample_weight(
+    sample_weight: Any, n: int, part: bool = False
+) -> np.ndarray | None:
     """``sample_weight`` as float64 of shape ``(n,)`` (``None`` stays ``None``); a clear
-    error for another shape, a NaN, a negative weight or all zeros."""
+    error for another shape, a NaN, a negative weight or all zeros (allowed with
+    ``part``: weights of one part of a stream, whose caller checks the total)."""
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
@@ -107,7 +110,7 @@ def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
         raise ValueError(
             f"sample_weight has shape {w.shape}, expected ({n},) to match X"
         )
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+    if not np.isfinite(w).all() or (w < 0).any() or (w.sum() <= 0 and not part):
         raise ValueError("sample_weight must be finite, non-negative and not all zero")
     return w
 

@@ -42,18 +42,22 @@ from torch import nn
 import deepfit.distributed as distributed
 from deepfit.callbacks import Callback, EarlyStopping, History, ProgressBar, report
 from deepfit.data import train_valid_split
+from deepfit.files import atomic_path
 from deepfit.learner import Learner
 from deepfit.lr_finder import LRFinderResult
 from deepfit.params import (
+    PACKAGES,
     Boolean,
     InstanceOf,
     Interval,
+    InvalidParameterError,
     Options,
     Satisfies,
     SequenceOf,
     validate_params,
     warn,
 )
+from deepfit.persist import persistable, save
 from deepfit.schedules import Schedule
 
 __all__ = ["FitData", "NeuralEstimator", "resolve_device"]
@@ -181,6 +185,23 @@ class NeuralEstimator(BaseEstimator):
         Whether Ctrl-C ended the last fit (the model is usable; see ``Learner.fit``).
     """
 
+    # What a fitted estimator always holds besides module_: a model file that lacks
+    # one is refused (deepfit.load). Subclasses add theirs.
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "history_",
+        "n_epochs_",
+        "interrupted_",
+        "diverged_",
+        "lr_",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every estimator class of deepfit's packages may be saved (deepfit.save) and
+        # is on the loading allow-list; a user's subclass elsewhere is not.
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.split(".")[0] in PACKAGES:
+            persistable(cls)
+
     # Subclasses merge their own: {**NeuralEstimator._parameter_constraints, ...}.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "epochs": [Interval(numbers.Integral, 1, None)],
@@ -296,6 +317,22 @@ class NeuralEstimator(BaseEstimator):
         return lr
 
     # ---- shared machinery -----------------------------------------------------------
+
+    def _check_loaded(self, fitted: bool) -> None:
+        """A loaded estimator's fields against its class (``deepfit.load``, before it
+        builds the network): its parameters within their constraints and, when
+        ``fitted``, every attribute of ``_fitted_attributes`` there. ``ValueError``
+        naming the field."""
+        try:
+            validate_params(self)
+        except InvalidParameterError as err:
+            raise ValueError(f"field {err}") from err
+        missing = [a for a in self._fitted_attributes if a not in self.__dict__]
+        if fitted and missing:
+            raise ValueError(
+                f"does not describe a fitted {type(self).__name__}: missing fitted "
+                f"attribute(s) {missing}"
+            )
 
     def _validate_params(self) -> None:
         """Every declared constraint, then the checks across parameters: once, at the
@@ -507,18 +544,24 @@ class NeuralEstimator(BaseEstimator):
             module.to(device)
         return module
 
+    def _serving_module(self) -> nn.Module:
+        """What ``export`` and ``export_onnx`` trace: ``module_`` (a domain may wrap
+        it, say to serve unknown ids their fallback)."""
+        return self.module_
+
     def _export(self, example: tuple[torch.Tensor, ...], path: Any) -> Any:
         """``module_`` as a ``torch.export`` program on the CPU whose first dimension
         (the batch) is dynamic; written with ``torch.export.save`` when ``path`` is
         given. ``example``: two rows of the network's inputs."""
         check_is_fitted(self)
-        module = copy.deepcopy(self.module_).cpu().eval()
+        module = copy.deepcopy(self._serving_module()).cpu().eval()
         batch = torch.export.Dim("batch")
         shapes = tuple({0: batch} for _ in example)
         with torch.no_grad():
             program = torch.export.export(module, example, dynamic_shapes=shapes)
         if path is not None:
-            torch.export.save(program, path)
+            with atomic_path(path, "the exported program") as tmp:
+                torch.export.save(program, tmp)
         return program
 
     def _export_onnx(
@@ -529,8 +572,8 @@ class NeuralEstimator(BaseEstimator):
         output_names: list[str],
     ) -> Any:
         """``module_`` as an ONNX model on the CPU whose first dimension (the batch,
-        named ``"batch"``) is dynamic, written to ``path`` in one file (the weights go
-        beside it, to ``path`` + ``.data``, only past ONNX's 2 GB limit). Returns the
+        named ``"batch"``) is dynamic, written to ``path`` in one file (within ONNX's 2 GB
+        limit). Returns the
         ``torch.onnx.ONNXProgram``. ``example``: two rows of the network's inputs."""
         check_is_fitted(self)
         for name in ("onnx", "onnxscript"):
@@ -542,7 +585,7 @@ class NeuralEstimator(BaseEstimator):
                     "(torch's ONNX exporter runs on onnx and onnxscript): "
                     "pip install 'deepfit[export]'"
                 ) from err
-        module = copy.deepcopy(self.module_).cpu().eval()
+        module = copy.deepcopy(self._serving_module()).cpu().eval()
         # The module, not _export's program: torch.onnx traces it with the settings its
         # translation needs (a program from torch.export.export leaves the collab
         # implicit term's data-dependent length as a sym_numel ONNX has no op for).
@@ -565,15 +608,14 @@ class NeuralEstimator(BaseEstimator):
                 if not isinstance(value.shape[0], int)
             }
         )
-        onnx_program.save(path)
+        with atomic_path(path, "the ONNX model") as tmp:
+            onnx_program.save(tmp, external_data=False)
         return onnx_program
 
     def save(self, path: Any) -> None:
         """Write this estimator to ``path`` as data only: ``deepfit.load(path)`` reads
         it back without running code from the file (pickle and joblib files run what
         they hold: use them only for files you trust). See :mod:`deepfit.persist`."""
-        from deepfit.persist import save
-
         save(self, path)
 
     def __sklearn_is_fitted__(self) -> bool:

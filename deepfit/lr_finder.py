@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deepfit.callbacks import Callback, CancelFit
+from deepfit.persist import persistable
 
 if TYPE_CHECKING:
     from deepfit.learner import Learner
@@ -38,6 +39,7 @@ __all__ = [
 SuggestRule = Callable[[Sequence[float], Sequence[float], Sequence[float]], tuple]
 
 
+@persistable
 @dataclass
 class LRFinderResult:
     """The curve of a learning-rate sweep and the rates read off it.

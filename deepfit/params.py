@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "PACKAGES",
     "Boolean",
     "Constraint",
     "InstanceOf",
@@ -181,10 +182,12 @@ def validate_params(est: Any) -> None:
         )
 
 
+# deepfit's import packages: the engine and the four domains.
+PACKAGES = ("deepfit", "tabular", "collab", "text", "vision")
 _PACKAGE_DIRS = tuple(
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), pkg)
     + os.sep
-    for pkg in ("deepfit", "tabular", "collab", "text", "vision")
+    for pkg in PACKAGES
 )
 
 

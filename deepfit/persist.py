@@ -12,14 +12,28 @@ you trust where they come from. A deepfit model file holds only data:
 - the networks as state dicts: the estimator rebuilds its network from its fitted
   attributes (``_build_module``) and loads the weights into it.
 
-Loading instantiates only deepfit's classes (and scikit-learn's ``FrozenEstimator``),
-checks the format and its version, and refuses a file that is not one, naming it.
-User callbacks are code, so ``save`` leaves them out (with a warning).
+Loading checks, before it builds anything, and refuses with a ``ValueError`` naming the
+file and the field at fault:
+
+- the format and its version;
+- a SHA-256 checksum of the description and of every tensor (a flipped bit, a truncated
+  or edited file);
+- every class the file names against an exact allow-list: the estimators and the value
+  types the format writes (classes marked :func:`persistable` where they are defined,
+  and scikit-learn's ``FrozenEstimator``), never a class a deepfit module merely imports;
+- each estimator's fields against its class: every parameter present and none unknown,
+  each parameter within its declared constraints, and a fitted estimator's fitted
+  attributes (``_fitted_attributes``) all present.
+
+User callbacks are code, so ``save`` leaves them out (with a warning). Files are written
+to a temporary name and renamed into place (:func:`deepfit.files.save_torch`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import hashlib
 import importlib
 import json
 import math
@@ -32,38 +46,87 @@ import torch
 from scipy import sparse
 from torch import nn
 
-from deepfit.params import warn
+from deepfit.params import PACKAGES, warn
 
-__all__ = ["FORMAT", "VERSION", "load", "save"]
+__all__ = ["FORMAT", "VERSION", "load", "persistable", "save"]
 
 FORMAT = "deepfit-model"
-VERSION = 1
-# Classes a file may ask for: deepfit's own packages, and this one of scikit-learn's.
-_PACKAGES = ("deepfit", "tabular", "collab", "text", "vision")
-_ALSO = {"sklearn.frozen._frozen.FrozenEstimator"}
+# 2: checksums of the description and of every tensor. Version 1 files (no checksums)
+# are still read.
+VERSION = 2
+_READS = (1, 2)
+# The allow-list: estimator classes and value types, by their defining module's name.
+_CLASSES: dict[str, type] = {}
+_ALSO = "sklearn.frozen._frozen.FrozenEstimator"  # wraps a fitted language model
+
+
+def persistable(cls: type) -> type:
+    """Class decorator: a model file may hold instances of ``cls`` (an estimator, or a
+    value one holds: a fitted preprocessor, a vocabulary, a schedule). Only classes of
+    deepfit's packages are accepted; subclasses are not included, each is marked."""
+    name = _name(cls)
+    if name.split(".")[0] not in PACKAGES:
+        raise TypeError(f"only deepfit's own classes are persistable, not {name}")
+    _CLASSES[name] = cls
+    return cls
 
 
 def _name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _allowed(name: str) -> bool:
-    return name.split(".")[0] in _PACKAGES or name in _ALSO
+def _allowed(cls: type) -> bool:
+    return _CLASSES.get(_name(cls)) is cls or _name(cls) == _ALSO
 
 
 def _class(name: str, path: Path) -> type:
-    if not _allowed(name):
+    """The class ``name`` when it is on the allow-list. Only the module a deepfit
+    class would be defined in is imported (deepfit's own code), and the name must be
+    where the class is defined: a name a deepfit module merely imports is refused."""
+    if name == _ALSO:
+        from sklearn.frozen import FrozenEstimator
+
+        return FrozenEstimator
+    module = name.rpartition(".")[0]
+    if module.split(".")[0] in PACKAGES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    if name not in _CLASSES:
         raise ValueError(f"{path}: refers to class {name!r}, which deepfit never loads")
-    module, _, qual = name.rpartition(".")
-    try:
-        obj: Any = importlib.import_module(module)
-        for part in qual.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"{path}: unknown class {name!r}") from err
-    if not isinstance(obj, type):
-        raise ValueError(f"{path}: {name!r} is not a class")
-    return obj
+    return _CLASSES[name]
+
+
+def _digest(t: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and bytes."""
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _check_fields(cls: type, fields: dict[str, Any], path: Path) -> None:
+    """A scikit-learn estimator's fields against its class, before it is built: every
+    parameter there and none unknown (a field is a parameter, or a fitted or private
+    attribute: a name ending or starting with ``_``)."""
+    if not hasattr(cls, "_get_param_names"):
+        return
+    params = cls._get_param_names()
+    missing = [p for p in params if p not in fields]
+    unknown = [
+        k
+        for k in fields
+        if k not in params and not (k.endswith("_") or k.startswith("_"))
+    ]
+    if missing or unknown:
+        raise ValueError(
+            f"{path}: does not describe a {cls.__name__}: "
+            + "; ".join(
+                f"{what} field(s) {names}"
+                for what, names in (("missing", missing), ("unknown", unknown))
+                if names
+            )
+        )
 
 
 class _Writer:
@@ -104,6 +167,8 @@ class _Writer:
                 "dtype": str(obj.dtype),
             }
         if isinstance(obj, pd.DataFrame):
+            if not obj.columns.is_unique:
+                raise TypeError(f"{where}: a frame with duplicate column names")
             return {
                 "frame": {
                     "columns": [self.encode(c, where) for c in obj.columns],
@@ -111,6 +176,7 @@ class _Writer:
                         self.encode(obj[c].to_numpy(), f"{where}[{c!r}]")
                         for c in obj.columns
                     ],
+                    "index": self.encode(obj.index, f"{where}.index"),
                 }
             }
         if isinstance(obj, pd.Series):
@@ -145,12 +211,19 @@ class _Writer:
             }
         if isinstance(obj, Path):
             return {"path": str(obj)}
-        if hasattr(obj, "utcoffset") and hasattr(obj, "tzname"):  # a time zone
+        if isinstance(obj, datetime.tzinfo):
             return {"tz": str(obj)}
+        if isinstance(obj, (datetime.datetime, np.datetime64)):  # pd.Timestamp too
+            ts = pd.Timestamp(obj)
+            return {"timestamp": [int(ts.value), self.encode(ts.tzinfo, where)]}
+        if isinstance(obj, (datetime.timedelta, np.timedelta64)):
+            return {"timedelta": int(pd.Timedelta(obj).value)}
+        if isinstance(obj, (datetime.date, datetime.time)):
+            return {type(obj).__name__: obj.isoformat()}
         if isinstance(obj, nn.Module):
             raise TypeError(f"{where}: a network outside module_ cannot be saved")
         name = _name(type(obj))
-        if _allowed(name) and (
+        if _allowed(type(obj)) and (
             dataclasses.is_dataclass(obj) or hasattr(obj, "__dict__")
         ):
             state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
@@ -216,7 +289,9 @@ class _Reader:
         if tag == "frame":
             cols = [self.decode(c) for c in v["columns"]]
             data = [self.decode(d) for d in v["data"]]
-            return pd.DataFrame(dict(zip(cols, data, strict=True)), columns=cols)
+            index = self.decode(v["index"]) if "index" in v else None  # version 1
+            frame = pd.DataFrame(dict(zip(cols, data, strict=True)), columns=cols)
+            return frame if index is None else frame.set_axis(index)
         if tag == "series":
             return pd.Series(
                 self.decode(v),
@@ -237,6 +312,14 @@ class _Reader:
             return Path(v)
         if tag == "tz":
             return pd.DatetimeTZDtype(tz=v).tz
+        if tag == "timestamp":
+            return pd.Timestamp(v[0], tz=self.decode(v[1]))
+        if tag == "timedelta":
+            return pd.Timedelta(v)
+        if tag == "date":
+            return datetime.date.fromisoformat(v)
+        if tag == "time":
+            return datetime.time.fromisoformat(v)
         if tag == "object":
             return self.build(_class(v, self.path), obj["state"])
         raise ValueError(f"{self.path}: unknown value tag {tag!r}")
@@ -250,13 +333,26 @@ class _Reader:
                 network = {n: self.tensor(t) for n, t in v["network"].items()}
             else:
                 fields[k] = self.decode(v)
+        _check_fields(cls, fields, self.path)
         if hasattr(out, "__setstate__") and not dataclasses.is_dataclass(out):
             out.__setstate__(fields)
         else:
             out.__dict__.update(fields)
+        check = getattr(out, "_check_loaded", None)
+        if check is not None:
+            try:
+                check(network is not None)
+            except ValueError as err:
+                raise ValueError(f"{self.path}: {err}") from err
         if network is not None:
-            with torch.random.fork_rng():
-                module = out._build_module()
+            try:
+                with torch.random.fork_rng():
+                    module = out._build_module()
+            except Exception as err:  # fields that passed the checks yet cannot build
+                raise ValueError(
+                    f"{self.path}: cannot build the {cls.__name__}'s network from its "
+                    f"fields ({type(err).__name__}: {err})"
+                ) from err
             try:
                 module.load_state_dict(network)
             except RuntimeError as err:
@@ -264,6 +360,26 @@ class _Reader:
             module.eval()
             out.module_ = module
         return out
+
+
+def _verify(
+    path: Path, text: str, digest: Any, meta: dict, tensors: dict[str, torch.Tensor]
+) -> None:
+    """Refuse a file whose description or tensors do not match their checksums."""
+    if digest != hashlib.sha256(text.encode()).hexdigest():
+        raise ValueError(
+            f"{path}: the description does not match its checksum (the file is "
+            "damaged or was edited)"
+        )
+    sums = meta.get("checksums")
+    if not isinstance(sums, dict) or sums.keys() != tensors.keys():
+        raise ValueError(f"{path}: its tensors are not the ones its description lists")
+    for key, t in tensors.items():
+        if _digest(t) != sums[key]:
+            raise ValueError(
+                f"{path}: tensor {key!r} does not match its checksum (the file is "
+                "damaged or was edited)"
+            )
 
 
 def _hashable(key: Any) -> Any:
@@ -285,7 +401,7 @@ def save(estimator: Any, path: str | Path) -> None:
 
     writer = _Writer()
     name = _name(type(estimator))
-    if not _allowed(name):
+    if not _allowed(type(estimator)):
         raise TypeError(f"deepfit.save writes deepfit's estimators, not {name}")
     state = estimator.__getstate__()
     meta = {
@@ -294,8 +410,11 @@ def save(estimator: Any, path: str | Path) -> None:
         "deepfit": written_by,
         "class": name,
         "state": writer.estimator_state(estimator, state, type(estimator).__name__),
+        "checksums": {k: _digest(t) for k, t in writer.tensors.items()},
     }
-    save_torch({"meta": json.dumps(meta), **writer.tensors}, path, "the model")
+    text = json.dumps(meta)
+    payload = {"meta": text, "meta_sha256": hashlib.sha256(text.encode()).hexdigest()}
+    save_torch({**payload, **writer.tensors}, path, "the model")
 
 
 def load(path: str | Path) -> Any:
@@ -314,19 +433,22 @@ def load(path: str | Path) -> Any:
         ) from err
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), str):
         raise ValueError(f"{path} is not a deepfit model file")
+    text = payload["meta"]
     try:
-        meta = json.loads(payload["meta"])
+        meta = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: its description is not valid JSON") from err
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a deepfit model file")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in _READS:
         raise ValueError(
             f"{path} is format version {meta.get('version')}; this deepfit reads "
-            f"version {VERSION}"
+            f"versions {list(_READS)}"
         )
-    tensors = {k: v for k, v in payload.items() if k != "meta"}
+    tensors = {k: v for k, v in payload.items() if k not in ("meta", "meta_sha256")}
     if not all(isinstance(v, torch.Tensor) for v in tensors.values()):
         raise ValueError(f"{path}: holds something other than tensors")
+    if meta["version"] >= 2:
+        _verify(path, text, payload.get("meta_sha256"), meta, tensors)
     reader = _Reader(tensors, path)
     return reader.build(_class(meta["class"], path), meta["state"])

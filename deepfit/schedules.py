@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from deepfit.persist import persistable
+
 __all__ = ["SGDR", "Constant", "OneCycle", "Schedule", "get_schedule"]
 
 
@@ -32,11 +34,13 @@ class Schedule:
         return None
 
 
+@persistable
 @dataclass(frozen=True)
 class Constant(Schedule):
     """The base learning rate throughout."""
 
 
+@persistable
 @dataclass(frozen=True)
 class SGDR(Schedule):
     """Cosine annealing with warm restarts (Loshchilov & Hutter 2017, "SGDR").
@@ -84,6 +88,7 @@ class SGDR(Schedule):
         return _cos(1.0, self.min_frac, frac)
 
 
+@persistable
 @dataclass(frozen=True)
 class OneCycle(Schedule):
     """The one-cycle policy (Smith 2018), in fastai's cosine form.

@@ -4,8 +4,9 @@ An estimator that takes a stream source as ``X`` (a ``pyarrow.dataset.Dataset``,
 parquet file or folder, or a list of paths) reads it a record batch at a time and never
 holds the table:
 
-- :func:`open_dataset` opens the source and cuts it into row groups
-  (:class:`Fragment`), the units that are shuffled, sharded over ranks and read;
+- :func:`open_dataset` opens the source, reads each file's schema (its footer) into one
+  schema every file is read as, and cuts it into row groups (:class:`Fragment`), the
+  units that are shuffled, sharded over ranks and read;
 - :class:`Moments`, :class:`RowSample` and :class:`ValueCounts` fit preprocessing in one
   pass: exact counts, means, variances, minima and maxima; medians and quantiles from a
   uniform sample of rows;
@@ -41,20 +42,21 @@ import pyarrow.parquet as pq
 import torch
 
 from deepfit.data import arrow_to_pandas
-from deepfit.files import check_writable
+from deepfit.files import atomic_path, check_not_input
 
 __all__ = [
     "Fragment",
     "Moments",
     "RowSample",
     "StreamBatches",
+    "StreamSource",
     "ValueCounts",
-    "check_columns",
     "fit_columns",
     "is_stream",
     "open_dataset",
     "read_frames",
     "row_hash",
+    "source_paths",
     "split_batches",
     "valid_share",
     "write_parquet",
@@ -121,6 +123,7 @@ class Fragment:
     n_rows: int
     name: str
     index: int  # position in the dataset: the first part of each row's identity
+    schema: pa.Schema | None = None  # what it is read as: the stream's one schema
 
     def frames(
         self, columns: Sequence[str], batch_rows: int = READ_ROWS
@@ -130,7 +133,10 @@ class Fragment:
         first row in the fragment."""
         offset = 0
         for batch in self.fragment.to_batches(
-            columns=list(columns), batch_size=batch_rows, memory_pool=_read_pool()
+            columns=list(columns),
+            schema=self.schema,
+            batch_size=batch_rows,
+            memory_pool=_read_pool(),
         ):
             if batch.num_rows:
                 yield offset, arrow_to_pandas(batch)
@@ -140,9 +146,64 @@ class Fragment:
         pa.default_memory_pool().release_unused()
 
 
-def open_dataset(X: Any) -> tuple[ds.Dataset, list[Fragment]]:
-    """The dataset ``X`` names and its row groups. Raises ``FileNotFoundError`` naming a
-    path that does not exist and ``ValueError`` for a dataset without rows."""
+@dataclass(frozen=True)
+class StreamSource:
+    """A stream source, opened (:func:`open_dataset`): its row groups, its columns (the
+    first file's, then those later files add; a pandas index stored as a column is the
+    index, as ``pandas.read_parquet`` reads it, not a column), and, per column that
+    cannot be read as one, why: a file lacks it, or files give it types that do not
+    convert to one (digit strings in one file and integers in another would otherwise
+    be two categories, ``'5'`` and ``5``)."""
+
+    fragments: list[Fragment]
+    names: list[str]
+    problems: dict[str, str]
+
+    def check_columns(self, columns: Sequence[str], what: str) -> None:
+        """Raise naming the ``columns`` (``what`` says what they are for) that the
+        stream lacks or cannot read as one column (naming the files)."""
+        missing = [c for c in columns if c not in self.names]
+        if missing:
+            raise ValueError(
+                f"{what} names column(s) {missing} that the dataset does not have; it "
+                f"has {self.names}"
+            )
+        for c in columns:
+            if c in self.problems:
+                raise ValueError(f"{what}: column {c!r} {self.problems[c]}")
+
+
+def _index_columns(schema: pa.Schema) -> set[str]:
+    """The columns that hold a pandas index (written by ``DataFrame.to_parquet``)."""
+    meta = schema.pandas_metadata or {}
+    return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+
+
+def _one_type(column: str, seen: list[tuple[str, pa.DataType]]) -> Any:
+    """The type every file's ``column`` converts to (integers widen, integers and
+    floats give floats, a dictionary and its values give the values), or a string
+    saying which two files disagree."""
+    types = [t for _, t in seen]
+    if len({pa.types.is_dictionary(t) for t in types}) > 1:  # categorical in some
+        types = [t.value_type if pa.types.is_dictionary(t) else t for t in types]
+    try:
+        unified = pa.unify_schemas(
+            [pa.schema([(column, t)]) for t in types], promote_options="permissive"
+        )
+        return unified.field(column).type
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        typed = [s for s in seen if not pa.types.is_null(s[1])]
+        (f0, t0), (f1, t1) = typed[0], next(s for s in typed if s[1] != typed[0][1])
+        return (
+            f"is {t0} in {f0} but {t1} in {f1}: write it with one type in every file "
+            "(ids or categories as strings, say)"
+        )
+
+
+def open_dataset(X: Any) -> StreamSource:
+    """The stream source ``X`` names, opened: its row groups, read as one schema.
+    Raises ``FileNotFoundError`` naming a path that does not exist and ``ValueError``
+    for a dataset without rows."""
     if isinstance(X, ds.Dataset):
         dataset = X
     else:
@@ -156,8 +217,35 @@ def open_dataset(X: Any) -> tuple[ds.Dataset, list[Fragment]]:
             )
         except (pa.ArrowInvalid, OSError) as err:
             raise ValueError(f"cannot read {paths} as parquet: {err}") from err
-    fragments = []
+    # Each file's own schema (its footer): the columns and types it holds.
+    files = []
     for frag in dataset.get_fragments():
+        name = getattr(frag, "path", type(frag).__name__)
+        try:
+            files.append((frag, name, frag.physical_schema))
+        except (pa.ArrowInvalid, OSError) as err:
+            raise ValueError(f"cannot read {name} as parquet: {err}") from err
+    seen: dict[str, list[tuple[str, pa.DataType]]] = {}
+    index = set()
+    for _, name, schema in files:
+        index |= _index_columns(schema)
+        for field in schema:
+            seen.setdefault(field.name, []).append((name, field.type))
+    fields, problems = [], {}
+    for col, types in seen.items():
+        if col in index:
+            continue
+        kind = _one_type(col, types)
+        if isinstance(kind, str):
+            problems[col] = kind
+            continue
+        fields.append(pa.field(col, kind))
+        lacking = [n for _, n, s in files if col not in s.names]
+        if lacking:
+            problems[col] = f"is in {types[0][0]} but not in {lacking[0]}"
+    schema = pa.schema(fields)
+    fragments = []
+    for frag, name, _ in files:
         parts = (
             frag.split_by_row_group()
             if isinstance(frag, ds.ParquetFileFragment)
@@ -167,23 +255,13 @@ def open_dataset(X: Any) -> tuple[ds.Dataset, list[Fragment]]:
             groups = getattr(part, "row_groups", None)  # metadata: no rows read
             n = sum(g.num_rows for g in groups) if groups else part.count_rows()
             if n:
-                name = getattr(frag, "path", type(frag).__name__)
-                fragments.append(Fragment(part, int(n), f"{name}[{k}]", len(fragments)))
+                fragments.append(
+                    Fragment(part, int(n), f"{name}[{k}]", len(fragments), schema)
+                )
     if not fragments:
         raise ValueError(f"the dataset {X!r} has no rows")
-    return dataset, fragments
-
-
-def check_columns(dataset: ds.Dataset, columns: Sequence[str], what: str) -> None:
-    """Raise naming the ``columns`` (``what`` says what they are for) that the dataset
-    lacks."""
-    names = set(dataset.schema.names)
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise ValueError(
-            f"{what} names column(s) {missing} that the dataset does not have; it has "
-            f"{dataset.schema.names}"
-        )
+    names = [c for c in seen if c not in index]
+    return StreamSource(fragments, names, problems)
 
 
 def fit_columns(
@@ -210,6 +288,11 @@ def fit_columns(
             "eval_set is not supported with a streamed X: the validation rows are a "
             "hash split of X (validation_fraction)"
         )
+    if sample_weight in targets:
+        raise ValueError(
+            f"sample_weight names {sample_weight!r}, which y names as a target column; "
+            "give the weights their own column"
+        )
     return targets, [] if sample_weight is None else [sample_weight]
 
 
@@ -230,20 +313,31 @@ def valid_share(fraction: float, fragments: Sequence[Fragment]) -> float:
     return min(float(fraction), MAX_VALID_ROWS / n) if n else float(fraction)
 
 
-def write_parquet(frames: Iterable[pd.DataFrame], path: Any) -> Any:
+def source_paths(X: Any) -> list[str]:
+    """The files and folders a stream source reads (those of a
+    ``pyarrow.dataset.FileSystemDataset``, or the paths given)."""
+    if isinstance(X, ds.Dataset):
+        return list(getattr(X, "files", []))
+    return [os.fspath(p) for p in ([X] if _is_path(X) else X)]
+
+
+def write_parquet(frames: Iterable[pd.DataFrame], path: Any, source: Any) -> Any:
     """Write ``frames`` (same columns each) to one parquet file at ``path``, a frame
-    at a time; returns ``path``. The folder is checked before the first frame is made."""
-    check_writable(path, "the parquet file")
-    writer = None
-    try:
-        for df in frames:
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
+    at a time; returns ``path``. Refused before the first frame is made when ``path``
+    is (or lies inside) a file or folder of ``source``, the stream the frames are read
+    from; written to a temporary file that replaces ``path`` once complete."""
+    check_not_input(path, source_paths(source), "the parquet file")
+    with atomic_path(path, "the parquet file") as tmp:
+        writer = None
+        try:
+            for df in frames:
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
     return path
 
 

@@ -22,7 +22,6 @@ from deepfit.data import check_sample_weight, is_frame
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf
 from deepfit.stream import (
     RowSample,
-    check_columns,
     fit_columns,
     is_stream,
     open_dataset,
@@ -115,6 +114,13 @@ def label_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
 class TabularEstimator(TransformerMixin, NeuralEstimator):
     """What the tabular estimators share (not used directly): parameters, the
     DataFrame to batches, the network, prediction and ``transform``."""
+
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *NeuralEstimator._fitted_attributes,
+        "preprocessor_",
+        "cont_edges_",
+        "stream_targets_",
+    )
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **NeuralEstimator._parameter_constraints,
@@ -272,14 +278,16 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
                 f"holdout={self.holdout!r} is not supported with a streamed X (its "
                 "validation rows are a hash split)"
             )
-        dataset, frags = open_dataset(X)
-        check_columns(dataset, targets, "y")
-        check_columns(dataset, weight, "sample_weight")
+        source = open_dataset(X)
+        frags = source.fragments
+        source.check_columns(targets, "y")
+        source.check_columns(weight, "sample_weight")
         self._stream_y_check(list(targets))
         single = isinstance(y, str)
-        features = [c for c in dataset.schema.names if c not in {*targets, *weight}]
+        features = [c for c in source.names if c not in {*targets, *weight}]
         if not features:
             raise ValueError("the dataset has no feature columns besides y")
+        source.check_columns(features, "the feature columns")
         if not reset and list(features) != list(self.feature_names_in_):
             raise ValueError(
                 f"the dataset's feature columns {features} differ from the fitted ones "
@@ -290,6 +298,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         columns = [*features, *targets, *weight]
         counts = np.zeros((len(frags), 2), dtype=np.int64)  # training, validation
         state = self._stream_y_start(single) if reset else None
+        weight_sum = np.zeros(1)
 
         def frames() -> Any:
             for frag in frags:
@@ -300,7 +309,9 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
                     y_part = df[list(targets)]
                     self._stream_y_update(state, y_part, frag.name)
                     if weight:
-                        check_sample_weight(df[weight[0]].to_numpy(np.float64), len(df))
+                        w = df[weight[0]].to_numpy(np.float64, na_value=np.nan)
+                        check_sample_weight(w, len(df), part=True)
+                        weight_sum[0] += w.sum()
                     yield df
 
         if reset:
@@ -326,6 +337,11 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         else:
             for _ in frames():  # the targets' check, before any training
                 pass
+        if weight and weight_sum[0] <= 0:
+            raise ValueError(
+                f"sample_weight column {weight[0]!r} is zero in every row: nothing "
+                "would be learned"
+            )
         pre = self.preprocessor_
         self.stream_targets_ = list(targets)
 
@@ -513,10 +529,10 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
 
     def _stream_frames(self, X: Any) -> Any:
         """The fitted feature columns of a streamed ``X``, a record batch at a time."""
-        dataset, frags = open_dataset(X)
+        source = open_dataset(X)
         names = list(self.preprocessor_.feature_names_in_)
-        check_columns(dataset, names, "the fitted model")
-        return read_frames(frags, names)
+        source.check_columns(names, "the fitted model")
+        return read_frames(source.fragments, names)
 
     def _stream_outputs(self, X: Any) -> Any:
         """Raw outputs of each record batch of a streamed ``X``, in order."""
@@ -537,7 +553,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
                 values = np.asarray(post(chunk))
                 yield pd.DataFrame(values.reshape(len(values), -1), columns=names)
 
-        return write_parquet(frames(), out)
+        return write_parquet(frames(), out, X)
 
     def transform(self, X: Any, out: Any = None) -> Any:
         """The learned entity embeddings of each categorical column
@@ -551,7 +567,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
             return self._embed_frame(self._input_frame(X, fitting=False))
         frames = (self._embed_frame(df) for df in self._stream_frames(X))
         if out is not None:
-            return write_parquet(frames, out)
+            return write_parquet(frames, out, X)
         return pd.concat(list(frames), ignore_index=True)
 
     def _embed_frame(self, df: pd.DataFrame) -> pd.DataFrame:

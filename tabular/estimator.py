@@ -147,6 +147,13 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
     """
     )
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *TabularEstimator._fitted_attributes,
+        "classes_",
+        "multilabel_",
+        "pos_weight_",
+    )
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **TabularEstimator._parameter_constraints,
         "class_weight": [Options("balanced"), InstanceOf(dict, "a dict"), None],
@@ -462,6 +469,14 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
     >>> bool(reg.score(X, y) > 0.9)
     True
     """
+    )
+
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *TabularEstimator._fitted_attributes,
+        "log_target_",
+        "y_mean_",
+        "y_scale_",
+        "_y_ndim",
     )
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepfit.data import is_frame
 from deepfit.params import Boolean, Interval, Satisfies, validate_params
+from deepfit.persist import persistable
 from deepfit.stream import Moments, RowSample, ValueCounts
 from tabular.columns import (
     arrow_array,
@@ -73,6 +74,7 @@ def _names_ok(names: Any) -> bool:
     return isinstance(names, (str, numbers.Integral, list, tuple, np.ndarray, pd.Index))
 
 
+@persistable
 class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """DataFrame -> categorical codes and standardised continuous columns.
 

@@ -81,11 +81,19 @@ def test_collab_onnx_with_the_implicit_term_matches_predict(tmp_path):
     est = CollabRegressor(n_factors=8, epochs=2, verbose=0, random_state=0).fit(X, y)
     assert est.implicit  # the default: its sparse sums export as a gather
     est.export_onnx(tmp_path / "collab.onnx")
-    X = X.iloc[:71]
+    X = X.iloc[:71].copy()
+    # Ids never seen in training have code -1 and get predict's fallback.
+    X.iloc[[3, 7], X.columns.get_loc("user")] = 10**6
+    X.iloc[[5, 7], X.columns.get_loc("item")] = 10**6
     users = est.users_.get_indexer(X["user"]).astype(np.int64)
     items = est.items_.get_indexer(X["item"]).astype(np.int64)
+    assert (users < 0).sum() == (items < 0).sum() == 2
     out = _onnx_run(tmp_path / "collab.onnx", users=users, items=items)
-    np.testing.assert_allclose(out, est.predict(X), atol=1e-5)
+    expected = est.predict(X)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    program = est.export().module()
+    out = program(torch.from_numpy(users), torch.from_numpy(items))
+    np.testing.assert_allclose(out.detach().numpy(), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("missing", ["onnx", "onnxscript"])

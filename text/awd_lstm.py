@@ -16,6 +16,7 @@ from torch import nn
 from torch.func import functional_call
 
 from deepfit.layers import LinBnDrop
+from deepfit.persist import persistable
 
 __all__ = [
     "AWD_LSTM",
@@ -36,6 +37,7 @@ __all__ = [
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]
 
 
+@persistable
 @dataclass(frozen=True)
 class AWDLSTMConfig:
     """The sizes of an :class:`AWD_LSTM` (what an encoder file records, and what a

@@ -204,6 +204,14 @@ device, verbose, warm_start, amp, callbacks
     (1,)
     """
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *TextEstimator._fitted_attributes,
+        "classes_",
+        "multilabel_",
+        "encoder_config_",
+        "lm_history_",
+    )
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **TextEstimator._parameter_constraints,
         "language_model": [

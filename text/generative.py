@@ -215,6 +215,13 @@ callbacks
     (1, 2)
     """
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *TextEstimator._fitted_attributes,
+        "classes_",
+        "encoder_config_",
+        "n_calibration_",
+    )
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **TextEstimator._parameter_constraints,
         "language_model": [

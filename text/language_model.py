@@ -94,6 +94,13 @@ class TextEstimator(NeuralEstimator):
     """What the text estimators share (not used directly): their encoder's parameters,
     tokenizing and numericalising texts, and the language-model fine-tuning stage."""
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *NeuralEstimator._fitted_attributes,
+        "level_",
+        "backwards_",
+        "vocab_",
+    )
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **NeuralEstimator._parameter_constraints,
         "level": [Options("word", "char")],

@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from deepfit.persist import persistable
+
 __all__ = [
     "BOS",
     "MAJ",
@@ -114,6 +116,7 @@ def _tokenize_chunk(args: tuple[list[str], str, str, bool]) -> list[list[str]]:
     return [start + _post_rules(d.text for d in doc) for doc in tok.pipe(cleaned)]
 
 
+@persistable
 class Tokenizer:
     """Split raw texts into tokens.
 
@@ -199,6 +202,7 @@ def detokenize(tokens: Sequence[str], level: str = "word") -> str:
     return "".join(out) if level == "char" else " ".join(out)
 
 
+@persistable
 class Vocab:
     """Token <-> id mapping learned from token lists.
 

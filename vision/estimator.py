@@ -190,6 +190,14 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     >>> clf.fit(paths, labels).predict(paths[:3])  # doctest: +SKIP
     """
 
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *NeuralEstimator._fitted_attributes,
+        "classes_",
+        "multilabel_",
+        "pretrained_",
+        "sizes_",
+    )
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **NeuralEstimator._parameter_constraints,
         "arch": [InstanceOf(str, "a model name")],

@@ -31,7 +31,7 @@ def ratings(tmp_path_factory):
 
 def training_rows(path: str, frame: pd.DataFrame, frac: float, seed: int) -> np.ndarray:
     """Which rows of ``frame`` (the files' rows in order) a streamed fit trains on."""
-    _, frags = open_dataset(path)
+    frags = open_dataset(path).fragments
     return np.concatenate([row_hash(f.index, 0, f.n_rows, seed) >= frac for f in frags])
 
 

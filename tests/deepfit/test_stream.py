@@ -68,7 +68,7 @@ def test_row_sample_is_uniform_and_bounded():
 
 def test_open_dataset_splits_row_groups_and_names_bad_paths(tmp_path):
     write_ids(tmp_path / "d")
-    _, frags = open_dataset(tmp_path / "d")
+    frags = open_dataset(tmp_path / "d").fragments
     assert [f.n_rows for f in frags] == [250] * 12
     assert [f.index for f in frags] == list(range(12))
     assert is_stream(tmp_path / "d") and is_stream([str(tmp_path / "d")])
@@ -79,7 +79,7 @@ def test_open_dataset_splits_row_groups_and_names_bad_paths(tmp_path):
 
 def test_every_row_is_seen_once_per_epoch_in_a_new_order(tmp_path):
     write_ids(tmp_path / "d")
-    _, frags = open_dataset(tmp_path / "d")
+    frags = open_dataset(tmp_path / "d").fragments
     batches = id_batches(
         frags,
         batch_size=64,
@@ -100,14 +100,14 @@ def test_every_row_is_seen_once_per_epoch_in_a_new_order(tmp_path):
 
 def test_last_batch_of_one_row_is_dropped_and_counted(tmp_path):
     write_ids(tmp_path / "d", n_files=1, rows=129, group=129)
-    _, frags = open_dataset(tmp_path / "d")
+    frags = open_dataset(tmp_path / "d").fragments
     batches = id_batches(frags, batch_size=64)
     assert len(batches) == 2 == len(list(batches))
 
 
 def test_hash_split_is_disjoint_stable_and_counted(tmp_path):
     write_ids(tmp_path / "d")
-    _, frags = open_dataset(tmp_path / "d")
+    frags = open_dataset(tmp_path / "d").fragments
 
     def part(valid):
         return lambda i, off, df: (row_hash(i, off, len(df), 7) < 0.2) == valid
@@ -131,7 +131,7 @@ def test_hash_split_is_disjoint_stable_and_counted(tmp_path):
 
 def test_shards_read_their_own_row_groups_in_the_same_number_of_steps(tmp_path):
     write_ids(tmp_path / "d", n_files=1, rows=1000, group=300)  # 300, 300, 300, 100
-    _, frags = open_dataset(tmp_path / "d")
+    frags = open_dataset(tmp_path / "d").fragments
     whole = id_batches(frags, batch_size=50, generator=torch.Generator().manual_seed(0))
     parts = [whole.shard(r, 2) for r in range(2)]
     assert len(parts[0]) == len(parts[1]) == 400 // 50  # the smaller rank's steps
@@ -146,7 +146,7 @@ def test_validation_share_is_capped_in_rows(tmp_path, monkeypatch):
     import deepfit.stream as stream
 
     write_ids(tmp_path / "d")  # 3000 rows
-    _, frags = open_dataset(tmp_path / "d")
+    frags = open_dataset(tmp_path / "d").fragments
     assert stream.valid_share(0.1, frags) == 0.1
     monkeypatch.setattr(stream, "MAX_VALID_ROWS", 150)
     assert stream.valid_share(0.1, frags) == pytest.approx(0.05)

@@ -61,7 +61,7 @@ def data(tmp_path_factory) -> tuple[str, pd.DataFrame]:
 
 def test_streamed_preprocessing_equals_in_memory_where_exact(data):
     path, frame = data
-    _, frags = open_dataset(path)
+    frags = open_dataset(path).fragments
     pre = TabularPreprocessor(int_levels=10, min_frequency=20)
     pre.fit_frames(
         read_frames(frags, list(frame.columns)), RowSample(10**6, 0), FEATURES
@@ -98,7 +98,7 @@ def test_streamed_preprocessing_equals_in_memory_where_exact(data):
 
 def test_streamed_medians_come_from_the_documented_sample(data):
     path, frame = data
-    _, frags = open_dataset(path)
+    frags = open_dataset(path).fragments
     pre = TabularPreprocessor()
     pre.fit_frames(read_frames(frags, FEATURES), RowSample(400, 0))
     x = frame["x"].dropna().to_numpy(np.float64)
@@ -226,3 +226,49 @@ def test_a_streamed_fit_round_trips_through_save_load_and_pickle(data, tmp_path)
         np.testing.assert_array_equal(
             other.predict_proba(path), clf.predict_proba(path)
         )
+
+
+def test_out_never_overwrites_the_input_and_is_written_whole(data, tmp_path):
+    """``out=`` naming an input file, or any file inside an input folder, is refused
+    before anything is written (naming both paths); a prediction that fails half-way
+    leaves the previous output file as it was, and no temporary file."""
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "in"
+    shutil.copytree(data[0], folder)
+    files = sorted(folder.glob("*.parquet"))
+    before = {p: p.read_bytes() for p in files}
+    reg = TabularRegressor(**FAST).fit(folder, "price")
+    for X, out in (
+        (folder, files[0]),
+        (folder, folder / "predictions.parquet"),  # the next read would take it in
+        (str(files[0]), files[0]),
+        ([str(p) for p in files], str(files[1])),
+        (ds.dataset(folder), files[1]),
+    ):
+        with pytest.raises(ValueError, match=rf"{Path(out).name}'.*the input"):
+            reg.predict(X, out=out)
+        with pytest.raises(ValueError, match="input"):
+            reg.transform(X, out=out)
+    assert sorted(folder.iterdir()) == files
+    assert {p: p.read_bytes() for p in files} == before
+
+    out = tmp_path / "p.parquet"
+    reg.predict(folder, out=out)
+    written = out.read_bytes()
+    calls = {"n": 0}
+    real = reg._frame_outputs
+
+    def fails_on_the_second_chunk(df):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the machine went away")
+        return real(df)
+
+    reg._frame_outputs = fails_on_the_second_chunk
+    with pytest.raises(RuntimeError, match="went away"):
+        reg.predict(folder, out=out)
+    assert calls["n"] == 2
+    assert out.read_bytes() == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "p.parquet"]
