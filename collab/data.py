@@ -35,6 +35,7 @@ __all__ = [
     "AttributeCodes",
     "InteractionRows",
     "StreamedRatings",
+    "check_rating_range",
     "check_ratings",
     "encode_ids",
     "id_column",
@@ -171,7 +172,23 @@ def check_ratings(y: Any, n_rows: int) -> np.ndarray:
             f"ratings y hold {int(bad.sum())} NaN or infinite values, first at position "
             f"{i} ({out[i]})"
         )
+    check_rating_range(out, "ratings y")
     return out.astype(np.float32)
+
+
+# Ratings are learned as they are, in float32: beyond this, squared errors overflow.
+MAX_RATING = 1e15
+
+
+def check_rating_range(ratings: np.ndarray, what: str) -> None:
+    """Refuse ratings too large to learn in float32, naming the first."""
+    big = np.abs(ratings) > MAX_RATING
+    if big.any():
+        i = int(big.argmax())
+        raise ValueError(
+            f"{what} hold values too large to learn (position {i}: {ratings[i]:.3g}; "
+            f"at most {MAX_RATING:.0e} in absolute value): rescale them"
+        )
 
 
 @persistable
@@ -195,6 +212,11 @@ class AttributeCodes:
         if frame.index.has_duplicates:
             dup = frame.index[frame.index.duplicated()][0]
             raise ValueError(f"{role}_features lists {role} {dup!r} more than once")
+        if frame.index.hasnans:
+            raise ValueError(
+                f"{role}_features' index (the {role} ids) holds a missing id at "
+                f"position {int(np.flatnonzero(frame.index.isna())[0])}"
+            )
         if frame.shape[1] == 0:
             raise ValueError(f"{role}_features has no columns")
         self.role = role
@@ -210,10 +232,23 @@ class AttributeCodes:
                     raise ValueError(f"{role}_features column {col!r} is all missing")
                 med = float(v.median())
                 filled = v.fillna(med)
+                with np.errstate(all="ignore"):  # 1e300 squared: checked below
+                    spread = float(filled.std(ddof=0))
+                if not np.isfinite(filled).all() or not np.isfinite(spread):
+                    bad = filled[~np.isfinite(filled)]
+                    raise ValueError(
+                        f"{role}_features column {col!r} holds "
+                        + (
+                            f"{bad.iloc[0]} ({role} {bad.index[0]!r})"
+                            if len(bad)
+                            else "values too large to standardise"
+                        )
+                        + "; give finite values in a usable range, or missing ones"
+                    )
                 self.cont_cols_.append(col)
                 self.medians_.append(med)
                 self.means_.append(float(filled.mean()))
-                self.scales_.append(float(filled.std(ddof=0)) or 1.0)
+                self.scales_.append(spread or 1.0)
             else:
                 self.cat_cols_.append(col)
                 self.levels_.append(pd.Index(pd.unique(values.dropna())))
@@ -366,6 +401,7 @@ def scan_ratings(
                     f"rating column {rating_col!r} holds NaN or infinite values (in "
                     f"{where})"
                 )
+            check_rating_range(r, f"rating column {rating_col!r} (in {where})")
             w = None
             if weight_col:
                 w = check_sample_weight(

@@ -354,15 +354,23 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
             generator=self._generator(),
             device=device,
         )
+        # The mean rating's (weighted) squared error: what a constant prediction scores.
+        fit_r = ratings[train_idx]
+        fit_w = None if weights is None else weights[train_idx]
+        constant = None
+        if fit_w is None or fit_w.sum() > 0:
+            mean = np.average(fit_r, weights=fit_w)
+            constant = float(np.average((fit_r - mean) ** 2, weights=fit_w))
         if eval_set is None and valid_idx is None:
-            return FitData(train)
+            return FitData(train, constant_loss=constant)
         if eval_set is None:
             vu, vi, vy = (
                 users.iloc[valid_idx],
                 items.iloc[valid_idx],
                 ratings[valid_idx],
             )
-        return FitData(train, self._valid_batches(vu, vi, vy, device))
+        valid = self._valid_batches(vu, vi, vy, device)
+        return FitData(train, valid, constant_loss=constant)
 
     def _valid_batches(self, users, items, ratings, device) -> TensorBatches | None:
         # Pairs with an id the model has no embedding for cannot enter the validation

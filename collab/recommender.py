@@ -28,6 +28,7 @@ from collab.model import ItemAutoencoder, RecOutput, autoencoder_splitter
 from collab.ranking import check_k, id_index, similar_items, top_k_frame
 from deepfit import FitData, History, Learner, NeuralEstimator
 from deepfit.callbacks import Callback
+from deepfit.data import check_sample_weight
 from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf, warn
 from deepfit.schedules import Schedule
 from deepfit.stream import is_stream
@@ -228,17 +229,7 @@ class CollabRecommender(NeuralEstimator):
         items = id_column(X, self.item_col, "item")
         if sample_weight is None:
             return users, items, np.ones(len(users), dtype=np.float32)
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.shape != (len(users),):
-            raise ValueError(
-                f"sample_weight has shape {w.shape}, expected ({len(users)},) to match X"
-            )
-        bad = ~np.isfinite(w) | (w < 0)
-        if bad.any():
-            i = int(bad.argmax())
-            raise ValueError(
-                f"sample_weight must be finite and >= 0; position {i} holds {w[i]}"
-            )
+        w = check_sample_weight(sample_weight, len(users))
         return users, items, w.astype(np.float32)
 
     def _matrix(self, u: np.ndarray, i: np.ndarray, w: np.ndarray, n_users: int):
@@ -280,6 +271,11 @@ class CollabRecommender(NeuralEstimator):
                 None if f is None else AttributeCodes().fit(f, role)
                 for f, role in ((user_features, "user"), (item_features, "item"))
             ]
+            for frame, ids, role in (
+                (user_features, user_vocab, "user"),
+                (item_features, seen_items, "item"),
+            ):
+                _check_overlap(frame, ids, role)
             item_vocab = seen_items
             if item_features is not None:  # items known by their attributes alone
                 item_vocab = id_vocabulary(
@@ -635,3 +631,15 @@ class CollabRecommender(NeuralEstimator):
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags
+
+
+def _check_overlap(frame: pd.DataFrame | None, ids: pd.Index, role: str) -> None:
+    """Refuse attributes that describe none of the ids of the interactions: nothing
+    could learn what they mean (often ids of another type, ``'196'`` for ``196``)."""
+    if frame is None or not len(frame) or ids.isin(frame.index).any():
+        return
+    raise ValueError(
+        f"{role}_features' index matches none of the {len(ids)} {role}s of X (its ids "
+        f"look like {frame.index[0]!r}, X's like {ids[0]!r}): index it by the {role} "
+        "ids of X, with their type"
+    )

@@ -72,6 +72,10 @@ class Callback:
 
     order: int = 0
 
+    def check(self) -> None:
+        """Raise if the callback cannot do its job (a folder it cannot write): called
+        by an estimator's ``fit`` before any data is read or any training starts."""
+
     def before_fit(self, learn: Learner) -> None: ...
     def before_epoch(self, learn: Learner) -> None: ...
     def before_batch(self, learn: Learner) -> None: ...
@@ -385,9 +389,12 @@ class Checkpoint(Callback):
         self.path, self.monitor, self.mode = Path(path), monitor, mode
         self.save_best_only = save_best_only
 
-    def before_fit(self, learn: Learner) -> None:
-        # A folder that cannot take the file fails now, not after the first epoch.
+    def check(self) -> None:
+        # A folder that cannot take the file fails now, not after an epoch.
         check_writable(self.path, "the checkpoint")
+
+    def before_fit(self, learn: Learner) -> None:
+        self.check()  # also when a Learner is used directly
         self.best: float | None = None
 
     def after_epoch(self, learn: Learner) -> None:

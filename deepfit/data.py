@@ -101,8 +101,9 @@ def check_sample_weight(
     sample_weight: Any, n: int, part: bool = False
 ) -> np.ndarray | None:
     """``sample_weight`` as float64 of shape ``(n,)`` (``None`` stays ``None``); a clear
-    error for another shape, a NaN, a negative weight or all zeros (allowed with
-    ``part``: weights of one part of a stream, whose caller checks the total)."""
+    error for another shape, a NaN, infinite or negative weight (naming its position)
+    or all zeros (allowed with ``part``: weights of one part of a stream, whose caller
+    checks the total)."""
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
@@ -110,8 +111,14 @@ def check_sample_weight(
         raise ValueError(
             f"sample_weight has shape {w.shape}, expected ({n},) to match X"
         )
-    if not np.isfinite(w).all() or (w < 0).any() or (w.sum() <= 0 and not part):
-        raise ValueError("sample_weight must be finite, non-negative and not all zero")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(bad.argmax())
+        raise ValueError(
+            f"sample_weight must be finite and >= 0; position {i} holds {w[i]}"
+        )
+    if w.sum() <= 0 and not part:
+        raise ValueError("sample_weight is zero in every row: nothing would be learned")
     return w
 
 

@@ -18,8 +18,10 @@ CUDA, each rank on its ``LOCAL_RANK`` GPU) and trains one model:
 
 A rank that raises ends the others: gloo reports the lost peer, and every collective
 operation has a timeout (``DEEPFIT_DIST_TIMEOUT`` seconds, default 600) for a peer that
-hangs instead. Validation and prediction run whole on every rank (each gets the same
-answer); image files are decoded whole on every rank, which keeps its share.
+hangs instead. A rank that never starts is reported after ``DEEPFIT_RENDEZVOUS_TIMEOUT``
+seconds (default 60), naming it and the variables read. Validation and prediction run
+whole on every rank (each gets the same answer); image files are decoded whole on every
+rank, which keeps its share.
 
 Recipes (the script is the same in each: it builds ``X, y`` and calls ``est.fit(X, y)``):
 
@@ -44,6 +46,7 @@ import contextlib
 import datetime
 import inspect
 import os
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -59,6 +62,7 @@ __all__ = [
     "is_active",
     "is_main_process",
     "rank",
+    "rendezvous_timeout",
     "shard_batches",
     "sparse_gradients_ok",
     "sync_batchnorm",
@@ -102,9 +106,23 @@ def timeout() -> datetime.timedelta:
     )
 
 
-def init_from_env(device: torch.device) -> bool:
+def rendezvous_timeout() -> float:
+    """Seconds the ranks wait for each other to join: ``DEEPFIT_RENDEZVOUS_TIMEOUT``,
+    default 60 (torch's own default, 10 minutes, looks like a hang)."""
+    return float(os.environ.get("DEEPFIT_RENDEZVOUS_TIMEOUT", 60))
+
+
+_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def init_from_env(device: torch.device, wait: float | None = None) -> bool:
     """Join the launcher's process group unless the script already has: gloo for a CPU
-    ``device``, NCCL for CUDA. Returns whether training is distributed."""
+    ``device``, NCCL for CUDA. Returns whether training is distributed.
+
+    The ranks meet at ``MASTER_ADDR:MASTER_PORT``; each waits at most ``wait`` seconds
+    (default :func:`rendezvous_timeout`) for all ``WORLD_SIZE`` of them, then raises a
+    ``RuntimeError`` naming the ranks that never came and the variables it read.
+    Under torchrun, whose agent has already gathered the ranks, its store is used."""
     if not dist.is_available():
         return False
     if dist.is_initialized():
@@ -113,10 +131,64 @@ def init_from_env(device: torch.device) -> bool:
         return False
     if device.type == "cuda":
         torch.cuda.set_device(local_rank())
-    dist.init_process_group(
-        "nccl" if device.type == "cuda" else "gloo", timeout=timeout()
-    )
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        dist.init_process_group(backend, timeout=timeout())
+    else:
+        r, world, store = _rendezvous(rendezvous_timeout() if wait is None else wait)
+        dist.init_process_group(
+            backend, store=store, rank=r, world_size=world, timeout=timeout()
+        )
     return dist.get_world_size() > 1
+
+
+def _rendezvous(wait: float) -> tuple[int, int, dist.Store]:
+    """This rank, the world size and a store every rank has joined (rank 0 hosts it),
+    within ``wait`` seconds."""
+    read = {k: os.environ.get(k) for k in _ENV}
+    where = ", ".join(f"{k}={v}" for k, v in read.items())
+    absent = [k for k, v in read.items() if not v]
+    if absent:
+        raise RuntimeError(
+            f"a distributed fit needs {absent} set besides the others ({where})"
+        )
+    try:
+        r, world, port = (int(read[k]) for k in ("RANK", "WORLD_SIZE", "MASTER_PORT"))
+    except ValueError as err:
+        raise RuntimeError(
+            f"RANK, WORLD_SIZE and MASTER_PORT must be integers ({where})"
+        ) from err
+    if not 0 <= r < world:
+        raise RuntimeError(f"RANK must be in [0, WORLD_SIZE) ({where})")
+    try:
+        store = dist.TCPStore(
+            read["MASTER_ADDR"],
+            port,
+            world,
+            is_master=r == 0,
+            timeout=datetime.timedelta(seconds=wait),
+            wait_for_workers=False,
+        )
+    except (RuntimeError, OSError) as err:  # DistNetworkError, DistStoreError
+        raise RuntimeError(
+            f"rank {r} could not "
+            + ("open" if r == 0 else "reach rank 0's")
+            + f" rendezvous at {read['MASTER_ADDR']}:{port} within {wait:g} s "
+            f"({where}): {err}"
+        ) from err
+    keys = [f"deepfit/joined/{k}" for k in range(world)]
+    store.set(keys[r], "1")
+    deadline = time.monotonic() + wait
+    while not store.check(keys):
+        if time.monotonic() > deadline:
+            missing = [k for k in range(world) if not store.check([keys[k]])]
+            raise RuntimeError(
+                f"rank(s) {missing} of {world} never joined within {wait:g} s "
+                f"(DEEPFIT_RENDEZVOUS_TIMEOUT); this is rank {r}, which read {where}. "
+                "Start one process per rank, each with its own RANK"
+            )
+        time.sleep(0.05)
+    return r, world, store
 
 
 def sparse_gradients_ok() -> bool:

@@ -121,6 +121,9 @@ class FitData:
     valid: Iterable | None = None
     finder: Iterable | Callable[[], Iterable] | None = None
     reset: bool = True  # False when warm-starting (set by ``fit``)
+    # The training loss of a constant prediction (the mean, or uniform classes), when
+    # the domain knows it: a fit that ends far above it learned nothing, and says so.
+    constant_loss: float | None = None
 
     @property
     def finder_batches(self) -> Iterable:
@@ -128,6 +131,21 @@ class FitData:
         if self.finder is None:
             return self.train
         return self.finder() if callable(self.finder) else self.finder
+
+
+def _warn_if_unlearned(history: History, constant: float | None, lr: Any) -> None:
+    """Warn when the last epoch's training loss is well above what a constant
+    prediction scores (``constant``): the rate was too high, and the model is worse
+    than predicting the mean. The margin (1.5x) leaves room for dropout's noise."""
+    last = history.epochs[-1].get("train_loss") if history.epochs else None
+    if constant is None or last is None or not last > 1.5 * constant:
+        return
+    warn(
+        f"the training loss ended at {last:.4g}, above the {constant:.4g} of a constant "
+        f"prediction: the model learned nothing useful at lr={lr}. Try a lower lr (or "
+        "lr=None for the finder's)",
+        RuntimeWarning,
+    )
 
 
 class NeuralEstimator(BaseEstimator):
@@ -444,6 +462,8 @@ class NeuralEstimator(BaseEstimator):
         a fit that raises (bad input found late, a diverged first epoch, an error in a
         callback) leaves the estimator exactly as it was, weights included."""
         self._validate_params()
+        for cb in self.callbacks or []:
+            cb.check()
         distributed.init_from_env(resolve_device(self.device))  # under torchrun
         reset = not self._is_warm()
         saved = self.__dict__.copy()
@@ -474,6 +494,7 @@ class NeuralEstimator(BaseEstimator):
             if weights is not None:
                 self.module_.load_state_dict(weights)
             raise
+        _warn_if_unlearned(history, data.constant_loss, lr)
         # Left in eval mode: prediction then never switches modes, which threads
         # predicting at once would see half-way (dropout on in another's forward).
         self.module_.eval()

@@ -12,11 +12,23 @@ import torch
 from deepfit.data import check_class_labels
 
 __all__ = [
+    "check_no_missing",
     "encode_targets",
     "label_set_accuracy",
     "labels_from_hits",
     "weighted_cross_entropy",
 ]
+
+
+def check_no_missing(labels: Any) -> None:
+    """Raise naming the first missing label (NaN, None) of a 1-D ``labels``. Read a list
+    before numpy does: ``np.asarray(["a", nan])`` holds the string ``'nan'``."""
+    missing = pd.isna(pd.Series(labels, dtype=object)).to_numpy()
+    if missing.any():
+        raise ValueError(
+            f"y holds missing labels (NaN/None), first at position "
+            f"{int(np.flatnonzero(missing)[0])}"
+        )
 
 
 def _is_label_list(v: Any) -> bool:
@@ -68,14 +80,22 @@ def encode_targets(
         check_class_labels([lab for v in lists for lab in v])
         classes = np.asarray(sorted({lab for v in lists for lab in v}, key=str))
     else:
+        # Missing labels are looked for before numpy reads them: np.asarray of
+        # ["a", nan] makes the string 'nan', a class of its own.
+        missing = pd.isna(
+            pd.Series(list(y) if isinstance(y, list) else y, dtype=object)
+        )
         arr = np.asarray(y)
         if arr.ndim != 1:
             raise ValueError(
                 "y must be 1-d labels, label lists or an indicator matrix, got "
                 f"shape {arr.shape}"
             )
-        if pd.isna(pd.Series(arr, dtype=object)).any():
-            raise ValueError("y holds missing labels (NaN/None)")
+        if missing.any():
+            raise ValueError(
+                f"y holds missing labels (NaN/None), first at position "
+                f"{int(np.flatnonzero(missing)[0])}"
+            )
         check_class_labels(arr)
         classes = np.unique(arr)
     if fitted is None:

@@ -151,6 +151,8 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         a frame after a fit on an array, or the other way round."""
         df = to_frame(X)
         frame = is_frame(X)  # pandas, polars, pyarrow: named columns
+        if frame:
+            _check_names(df.columns)
         if fitting:
             self._fitted_on_frame = frame
             validate_data(self, df if frame else X, skip_check_array=True)
@@ -262,7 +264,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
             generator=self._generator(),
             device=device,
         )
-        return FitData(train, valid)
+        return FitData(train, valid, constant_loss=self._constant_loss())
 
     # ---- streamed data (parquet, Arrow datasets) ----------------------------------------
 
@@ -377,7 +379,7 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
             valid_batch_size=PREDICT_BATCH,
             generator=self._generator(),
         )
-        return FitData(train, valid)
+        return FitData(train, valid, constant_loss=self._constant_loss())
 
     def _stream_y_check(self, targets: list[str]) -> None:
         """Refuse target columns this estimator cannot stream."""
@@ -521,6 +523,10 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
             return torch.cat(list(self._stream_outputs(X)))
         return self._frame_outputs(self._input_frame(X, fitting=False))
 
+    def _constant_loss(self) -> float | None:
+        """The training loss of a constant prediction (see ``FitData``)."""
+        return None
+
     def _frame_outputs(self, df: pd.DataFrame) -> torch.Tensor:
         """Raw network outputs for the rows of a checked frame."""
         codes, cont = self.preprocessor_.transform_arrays(df)
@@ -644,3 +650,21 @@ class TabularEstimator(TransformerMixin, NeuralEstimator):
         # transform() gives the learned embeddings: a transformer too.
         tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
+
+
+def _check_names(columns: pd.Index) -> None:
+    """Column names scikit-learn can keep as ``feature_names_in_``: unique, and all
+    strings or none."""
+    if columns.has_duplicates:
+        dup = list(pd.unique(columns[columns.duplicated()]))
+        raise ValueError(
+            f"X has duplicate column name(s) {dup}: give each column its own name"
+        )
+    strings = [isinstance(c, str) for c in columns]
+    if any(strings) and not all(strings):
+        mixed = [columns[strings.index(True)], columns[strings.index(False)]]
+        raise ValueError(
+            f"X's column names mix strings and other types (e.g. {mixed}); "
+            "scikit-learn keeps feature names only when all are strings: rename the "
+            "columns, say X.columns = X.columns.astype(str) where that keeps them unique"
+        )

@@ -385,6 +385,10 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
     def _combine(self) -> str:
         return "sigmoid" if self.multilabel_ else "softmax"
 
+    def _constant_loss(self) -> float | None:
+        # Uniform probabilities: cross-entropy log(K), whatever the class weights.
+        return None if self.multilabel_ else float(np.log(len(self.classes_)))
+
     def _metrics(self) -> dict[str, Any]:
         return {"accuracy": label_accuracy if self.multilabel_ else accuracy}
 
@@ -585,7 +589,8 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
             self.log_target_ = self._choose_log(arr.reshape(n, -1))
             mat = self._forward_y(arr.reshape(n, -1))
             self.y_mean_ = mat.mean(0)
-            std = mat.std(0)
+            with np.errstate(over="ignore", invalid="ignore"):  # _check_y_range
+                std = mat.std(0)
             self.y_scale_ = np.where(std > 1e-12, std, 1.0)
             self._check_y_range(arr.reshape(n, -1).shape[1])
         elif arr.reshape(n, -1).shape[1] != len(self.y_mean_):
@@ -671,9 +676,18 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         return np.where(self.log_target_, np.log1p(np.maximum(y, -1 + 1e-12)), y)
 
     def _inverse_y(self, y: np.ndarray) -> np.ndarray:
-        return np.where(self.log_target_, np.expm1(y), y)
+        return np.where(self.log_target_, np.expm1(np.where(self.log_target_, y, 0)), y)
 
     def _check_y_range(self, k: int) -> None:
+        """The target's scaling is finite (else predictions would be ``inf``) and
+        ``y_range`` fits the targets."""
+        wide = ~(np.isfinite(self.y_mean_) & np.isfinite(self.y_scale_))
+        if wide.any():
+            raise ValueError(
+                f"y{'' if k == 1 else f' (target {int(np.flatnonzero(wide)[0])})'} "
+                "holds values too large to standardise (its variance overflows "
+                "float64, from about 1e154); rescale it (other units, or log_target)"
+            )
         if self.y_range is None:
             return
         try:
@@ -713,6 +727,9 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
 
     def _loss_func(self) -> Any:
         return per_member(mse)
+
+    def _constant_loss(self) -> float | None:
+        return 1.0  # the targets are standardised: the mean scores a variance of 1
 
     def predict(self, X: Any, out: Any = None) -> Any:
         """Predictions ``(n,)`` (or ``(n, n_targets)`` when fitted on several). For a

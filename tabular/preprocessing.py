@@ -14,8 +14,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -23,11 +21,17 @@ from deepfit.data import is_frame
 from deepfit.params import Boolean, Interval, Satisfies, validate_params
 from deepfit.persist import persistable
 from deepfit.stream import Moments, RowSample, ValueCounts
+from tabular.categories import (
+    SMALL,
+    column_codes,
+    fit_codes,
+    known_values,
+    lookup_codes,
+    lookup_table,
+)
 from tabular.columns import (
-    arrow_array,
     column_kind,
     holds_strings,
-    is_arrow_string,
     is_integer_dtype,
     to_float,
     to_frame,
@@ -43,9 +47,6 @@ __all__ = [
     "unique_names",
 ]
 
-# Below this many rows, codes come from a dictionary lookup per value; above it, from
-# hash-table kernels (pandas factorize, pyarrow index_in) whose setup costs ~0.3 ms.
-_SMALL = 32
 
 UNKNOWN = "#unknown"
 MISSING = "#na"
@@ -260,8 +261,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.categories_, self.has_na_ = {}, {}
         codes = np.empty((len(df), len(self.cat_names_)), dtype=np.int64)
         for j, (name, col) in enumerate(self.cat_sources_.items()):
-            self.categories_[name], self.has_na_[name], codes[:, j] = (
-                self._fit_categories(df[col], col)
+            self.categories_[name], self.has_na_[name], codes[:, j] = fit_codes(
+                df[col], col, self.min_frequency
             )
         self.cardinalities_ = [
             len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
@@ -285,9 +286,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.medians_ = dict(zip(raw_names, medians.tolist(), strict=True))
         cont = self._finish_continuous(raw, sources)
         empty = np.zeros(cont.shape[1])
+        with np.errstate(over="ignore", invalid="ignore"):  # checked in _set_scaling
+            std = cont.std(axis=0)
         self._set_scaling(
             cont.mean(axis=0) if len(cont) else empty,
-            cont.std(axis=0),
+            std,
             cont.min(axis=0) if len(cont) else empty,
             cont.max(axis=0) if len(cont) else empty,
             len(cont),
@@ -424,7 +427,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                     f"column {col!r} is missing in every row; drop it (nothing can be "
                     "learned from it)"
                 )
-            self.categories_[name] = self._known(found.index, found.to_numpy())
+            self.categories_[name] = known_values(
+                found.index, found.to_numpy(), self.min_frequency
+            )
             self.has_na_[name] = n_na > 0
         self.cardinalities_ = [
             len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
@@ -472,14 +477,25 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         rows: int,
     ) -> None:
         """Standardisation, training ranges and held columns of the continuous outputs,
-        from their (filled) moments over ``rows`` training rows."""
+        from their (filled) moments over ``rows`` training rows. ``ValueError`` naming
+        a column whose values are too large to standardise in float64 (its variance
+        overflows, from about 1e154)."""
+        wide = ~(np.isfinite(mean) & np.isfinite(std))
+        if wide.any():
+            col = self.cont_names_[int(np.flatnonzero(wide)[0])]
+            raise ValueError(
+                f"column {col!r} holds values too large to standardise (up to "
+                f"{max(abs(low[wide][0]), abs(high[wide][0])):.3g}); rescale it (say "
+                "to other units, or its log)"
+            )
         self.means_, self.lows_, self.highs_ = mean, low, high
         self.scales_ = np.where(std > 1e-12, std, 1.0)
         # A column takes at most two values exactly when its variance reaches the
         # Bhatia-Davis bound (high - mean)(mean - low); the rarer value's count follows
         # from the mean (0 for a constant column).
         span = high - low
-        two = std**2 >= (high - mean) * (mean - low) - 1e-9 * span**2
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e150s: an inf side
+            two = std**2 >= (high - mean) * (mean - low) - 1e-9 * span**2
         share = np.divide(mean - low, span, out=np.zeros_like(span), where=span > 0)
         rarer = np.rint(np.minimum(share, 1 - share) * rows)
         self.held_ = two & (rarer < self.min_frequency)
@@ -512,46 +528,6 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if self.clip:
             cont = np.clip(cont, self.lows_, self.highs_)
         return ((cont - self.means_) / self.scales_).astype(np.float32)
-
-    def _known(self, values: pd.Index, counts: np.ndarray) -> pd.Index:
-        """The categories kept: values seen at least ``min_frequency`` times, sorted."""
-        known = pd.Index(values).rename(None)[counts >= self.min_frequency]
-        try:
-            return known.sort_values()
-        except TypeError:  # mixed types: keep order of first appearance
-            return known
-
-    def _fit_categories(
-        self, s: pd.Series, col: Any
-    ) -> tuple[pd.Index, bool, np.ndarray]:
-        """The known values (sorted), whether values were missing, and the codes."""
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            codes = s.cat.codes.to_numpy()
-            uniques = pd.Index(s.cat.categories)
-        else:
-            try:
-                codes, uniques = pd.factorize(s, use_na_sentinel=True)
-            except TypeError as err:
-                raise ValueError(
-                    f"categorical column {col!r} holds values that cannot be hashed "
-                    f"({err})"
-                ) from err
-            uniques = pd.Index(uniques)
-        missing = codes < 0
-        if missing.all():
-            raise ValueError(
-                f"column {col!r} is missing in every row; drop it (nothing can be learned "
-                "from it)"
-            )
-        counts = np.bincount(codes[~missing], minlength=len(uniques))
-        known = self._known(uniques, counts)
-        has_na = bool(missing.any())
-        offset = 1 + has_na
-        pos = known.get_indexer(uniques)
-        lut = np.where(pos >= 0, pos + offset, 0).astype(np.int64)
-        out = lut[codes] if len(lut) else np.zeros(len(codes), dtype=np.int64)
-        out[missing] = 1 if has_na else 0
-        return known, has_na, out
 
     def _raw_continuous(
         self, df: pd.DataFrame
@@ -609,93 +585,6 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             raise ValueError("X has no rows (an empty frame)")
         return df
 
-    def _lookup(self, col: Any) -> dict[Any, int]:
-        key = ("dict", col)
-        table = self._cache.get(key)
-        if table is None:
-            offset = 1 + self.has_na_[col]
-            values = self.categories_[col].tolist()
-            table = dict(zip(values, range(offset, offset + len(values)), strict=True))
-            self._cache[key] = table
-        return table
-
-    def _by_equality(
-        self, pos: np.ndarray, values: Any, col: Any, offset: int
-    ) -> np.ndarray:
-        """``pos`` (positions in the known values, -1 when not found by pandas) with the
-        values not found looked up by Python equality, as the few-rows path does, so
-        both paths code a value alike (``1`` and ``1.0`` find ``True``; pandas' index
-        keeps bools and numbers apart)."""
-        missing = np.flatnonzero(pos < 0)
-        if not len(missing):
-            return pos
-        table = self._lookup(col)
-        pos = pos.copy()
-        # Only the values not found (unseen ones, mostly) go through Python.
-        for i, value in zip(missing, pd.Index(values).take(missing), strict=True):
-            try:
-                pos[i] = table.get(value, 0) - offset
-            except TypeError:  # unhashable: unknown
-                pass
-        return np.where(pos >= 0, pos, -1)
-
-    def _codes(self, s: pd.Series, col: Any) -> np.ndarray:
-        """Codes of one categorical column (int64)."""
-        known = self.categories_[col]
-        offset = 1 + self.has_na_[col]
-        na_code = 1 if self.has_na_[col] else 0
-        n = len(s)
-        if n <= _SMALL:
-            table = self._lookup(col)
-            out = np.empty(n, dtype=np.int64)
-            for i, v in enumerate(s.tolist()):
-                if v is None or v is pd.NA or v is pd.NaT or v != v:
-                    out[i] = na_code
-                else:
-                    try:
-                        out[i] = table.get(v, 0)
-                    except TypeError:  # unhashable value: unknown
-                        out[i] = 0
-            return out
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            # Map the (few) categories by value, then gather: never trust the codes of
-            # another frame's categories.
-            pos = known.get_indexer(s.cat.categories)
-            pos = self._by_equality(pos, s.cat.categories, col, offset)
-            lut = np.where(pos >= 0, pos + offset, 0).astype(np.int64)
-            raw = s.cat.codes.to_numpy()
-            return np.where(raw >= 0, lut[raw], na_code)
-        if is_arrow_string(s) and known.inferred_type in ("string", "empty"):
-            # pyarrow's hash kernel, straight on the column's Arrow buffers.
-            key = ("arrow", col)
-            value_set = self._cache.get(key)
-            if value_set is None:
-                value_set = pa.array(known.astype(object), type=pa.large_string())
-                self._cache[key] = value_set
-            arr = arrow_array(s)
-            if arr.type != value_set.type:
-                arr = arr.cast(value_set.type)
-            pos = pc.index_in(arr, value_set=value_set).fill_null(-1)
-            pos = pos.to_numpy(zero_copy_only=False).astype(np.int64)
-            out = np.where(pos >= 0, pos + offset, 0)
-            if self.has_na_[col] and arr.null_count:
-                out[pc.is_null(arr).to_numpy(zero_copy_only=False)] = na_code
-            return out
-        try:
-            codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        except TypeError as err:
-            raise ValueError(
-                f"categorical column {col!r} holds values that cannot be hashed ({err})"
-            ) from err
-        pos = known.get_indexer(pd.Index(uniques)) if len(uniques) else np.empty(0, int)
-        pos = self._by_equality(pos, uniques, col, offset)
-        lut = np.where(pos >= 0, pos + offset, 0).astype(np.int64)
-        return (
-            np.where(codes >= 0, lut[codes], na_code)
-            if len(lut)
-            else np.full(n, na_code, dtype=np.int64)
-        )
-
     def transform_arrays(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(codes, cont)``: int64 codes ``(n, n_cat)`` and float32 standardised
         continuous values ``(n, n_cont)``; the arrays the model takes."""
@@ -705,7 +594,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
 
     def _arrays(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         n = len(df)
-        if n <= _SMALL and not self.date_features_:
+        if n <= SMALL and not self.date_features_:
             fast = self._arrays_small(df)
             if fast is not None:
                 return fast
@@ -714,7 +603,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             s = df[col]
             if name != col:  # <col>_cat of an integer column: by its numeric value
                 s = pd.Series(to_float(s, col), index=s.index)
-            codes[:, j] = self._codes(s, name)
+            codes[:, j] = column_codes(
+                s, name, self.categories_[name], self.has_na_[name], self._cache
+            )
         if not self.cont_names_:
             return codes, np.empty((n, 0), dtype=np.float32)
         raw, sources = self._raw_continuous(df)
@@ -747,18 +638,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         codes = np.empty((n, len(self.cat_names_)), dtype=np.int64)
         cont_at = {c: k for k, c in enumerate(self.cont_features_)}
         for j, (name, col) in enumerate(self.cat_sources_.items()):
-            table = self._lookup(name)
-            na_code = 1 if self.has_na_[name] else 0
+            known, has_na = self.categories_[name], self.has_na_[name]
+            table = lookup_table(known, has_na, self._cache, name)
             # <col>_cat of an integer column: by the numeric value, as in the general path
             column = cont[:, cont_at[col]] if name != col else values[:, pos[col]]
-            for i, v in enumerate(column):
-                if v is None or v is pd.NA or v is pd.NaT or v != v:
-                    codes[i, j] = na_code
-                else:
-                    try:
-                        codes[i, j] = table.get(v, 0)
-                    except TypeError:  # unhashable: unknown
-                        codes[i, j] = 0
+            codes[:, j] = lookup_codes(column, table, 1 if has_na else 0)
         if not self.cont_names_:
             return codes, np.empty((n, 0), dtype=np.float32)
         sources = {c: (j, j + 1) for j, c in enumerate(self.cont_features_)}

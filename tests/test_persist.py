@@ -275,3 +275,27 @@ def test_save_replaces_a_file_whole_or_not_at_all(tmp_path, fitted, monkeypatch)
         est.save(target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.deepfit"]
+
+
+def test_time_of_day_and_date_columns_round_trip(tmp_path):
+    """datetime.time and datetime.date values (categories of an object column) were
+    written as time zones, and loading raised ZoneInfoNotFoundError."""
+    import datetime
+
+    from tabular import TabularRegressor
+
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "at": [datetime.time(h) for h in rng.integers(0, 4, n)],
+            "on": [datetime.date(2024, 1, d) for d in rng.integers(1, 5, n)],
+            "x": rng.normal(size=n),
+        }
+    )
+    y = X["x"] + [t.hour for t in X["at"]]
+    est = TabularRegressor(epochs=2, verbose=0, random_state=0, n_members=1).fit(X, y)
+    est.save(tmp_path / "m")
+    back = deepfit.load(tmp_path / "m")
+    assert list(back.preprocessor_.categories_["at"]) == sorted(set(X["at"]))
+    np.testing.assert_allclose(back.predict(X), est.predict(X), atol=1e-6)

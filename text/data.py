@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from deepfit.data import check_class_labels
+from deepfit.targets import check_no_missing
 
 __all__ = [
     "LMBatches",
@@ -78,6 +79,8 @@ def target_array(y: Any, n: int, who: str) -> np.ndarray:
     """``y`` as an array of ``n`` rows (a one-column 2-D ``y`` made 1-D)."""
     if y is None:
         raise ValueError(f"{who} needs targets y")
+    if isinstance(y, list):
+        check_no_missing(y)
     arr = y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else np.asarray(y)
     if len(arr) != n:
         raise ValueError(f"X has {n} texts but y has {len(arr)} rows")

@@ -499,7 +499,7 @@ def test_sample_weight_weighs_the_ratings_in_the_loss(toy):
     assert rmse(weighted) < rmse(plain)
     with pytest.raises(ValueError, match="sample_weight has shape"):
         CollabRegressor(**params).fit(X, y, sample_weight=w[:-1])
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="finite and >= 0"):
         CollabRegressor(**params).fit(X, y, sample_weight=-w)
     # Routed like any scikit-learn estimator's fit parameter.
     with sklearn.config_context(enable_metadata_routing=True):

@@ -204,3 +204,60 @@ def test_attributes_score_users_and_items_without_interactions():
         CollabRecommender(**FAST).fit(X, user_features=pd.concat([users, users]))
     with pytest.raises(ValueError, match="warm_start: user_features"):
         rec.set_params(warm_start=True).fit(X, user_features=users)
+
+
+def test_bad_weights_and_attributes_fail_before_training():
+    """Issue 40: each of these trained a model that recommends the wrong items, or
+    failed after training started."""
+    X = clusters()
+    with pytest.raises(ValueError, match="sample_weight is zero in every row"):
+        CollabRecommender(**FAST).fit(X, sample_weight=np.zeros(len(X)))
+    numbered = X.assign(user=X["user"].str[1:].astype(int))
+    users = pd.DataFrame({"taste": list("ab") * 30}, index=[str(u) for u in range(60)])
+    with pytest.raises(ValueError, match=r"matches none of the 60 users.*'0'.*0"):
+        CollabRecommender(**FAST).fit(numbered, user_features=users)
+    items = pd.DataFrame({"kind": ["a", "b", "c"]}, index=["a0", np.nan, "b1"])
+    with pytest.raises(ValueError, match=r"index .* holds a missing id at position 1"):
+        CollabRecommender(**FAST).fit(X, item_features=items)
+    ages = pd.DataFrame(
+        {"age": [30.0] * 59 + [np.inf]}, index=[f"u{u}" for u in range(60)]
+    )
+    with pytest.raises(ValueError, match=r"column 'age' holds inf \(user 'u59'\)"):
+        CollabRecommender(**FAST).fit(X, user_features=ages)
+    with pytest.raises(ValueError, match="'age' holds values too large"):
+        CollabRecommender(**FAST).fit(X, user_features=ages.replace(np.inf, 1e300))
+
+
+def test_a_set_of_items_is_a_history(fitted):
+    _, rec = fitted
+    as_list = rec.recommend_history({"new": ["a1", "a2", "a3"]}, k=5)
+    as_set = rec.recommend_history({"new": {"a1", "a2", "a3"}}, k=5)
+    pd.testing.assert_frame_equal(as_set, as_list)
+
+
+def test_save_load_keeps_attributes_aligned_and_datetime_ids(tmp_path):
+    import deepfit
+
+    X = clusters()
+    users = pd.DataFrame(
+        {"taste": ["ab"[u % 2] for u in range(60)] + ["b"]},
+        index=[f"u{u}" for u in range(60)] + ["cold_b"],
+    )[::-1]  # not in the log's order: a lost index misaligns every row
+    rec = CollabRecommender(random_state=0, **FAST).fit(X, user_features=users)
+    rec.save(tmp_path / "rec")
+    back = deepfit.load(tmp_path / "rec")
+    some = ["cold_b", "u1", "u2", "nobody"]
+    pd.testing.assert_frame_equal(back.recommend(some, k=5), rec.recommend(some, k=5))
+    days = {
+        f"{g}{i}": pd.Timestamp("2024-01-01") + pd.Timedelta(days=3 * i + (g == "b"))
+        for g in "ab"
+        for i in range(10)
+    }
+    dated = X.assign(item=X["item"].map(days))
+    rec = CollabRecommender(random_state=0, **FAST).fit(dated)
+    rec.save(tmp_path / "dated")
+    back = deepfit.load(tmp_path / "dated")
+    pd.testing.assert_index_equal(back.items_, rec.items_)
+    pd.testing.assert_frame_equal(
+        back.recommend(["u0"], k=5), rec.recommend(["u0"], k=5)
+    )

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,14 @@ def launch(
     world: int = 2,
     timeout: float = 240,
     device: str = "cpu",
+    ranks: list[int] | None = None,
+    **extra_env: str,
 ):
-    """Run ``world`` ranks of ``case``; their return codes and standard errors."""
+    """Run ``world`` ranks of ``case`` (or only ``ranks`` of them); their return codes
+    and standard errors."""
     port = free_port()
     procs = []
-    for rank in range(world):
+    for rank in range(world) if ranks is None else ranks:
         env = {
             **os.environ,
             "RANK": str(rank),
@@ -54,6 +58,7 @@ def launch(
             "DEEPFIT_TEST_DEVICE": device,
             "OMP_NUM_THREADS": "1",
             "PYTHONPATH": str(ROOT),
+            **extra_env,
         }
         procs.append(
             subprocess.Popen(
@@ -146,6 +151,20 @@ def test_a_rank_that_raises_ends_every_rank(data, tmp_path):
     (code0, _), (code1, err1) = results
     assert code1 != 0 and "missing" in err1  # the bad input, named
     assert code0 != 0, "rank 0 should fail when its peer is gone, not hang"
+
+
+def test_a_rank_that_never_starts_is_named_within_the_rendezvous_timeout(
+    data, tmp_path
+):
+    """Rank 0 alone: it used to wait torch's 10 minutes, silently."""
+    start = time.monotonic()
+    ((code, err),) = launch(
+        "tabular", data, tmp_path, ranks=[0], DEEPFIT_RENDEZVOUS_TIMEOUT="2"
+    )
+    assert code != 0
+    assert "rank(s) [1] of 2 never joined within 2 s" in err
+    assert "WORLD_SIZE=2" in err and "MASTER_ADDR=127.0.0.1" in err
+    assert time.monotonic() - start < 60
 
 
 @pytest.mark.gpu

@@ -188,7 +188,7 @@ def test_sample_weight_weighs_the_class_frequencies_without_calibration():
     ("weight", "match"),
     [
         (np.ones(39), r"sample_weight has shape \(39,\), expected \(40,\)"),
-        (-np.ones(40), r"sample_weight must be finite, non-negative"),
+        (-np.ones(40), r"sample_weight must be finite and >= 0"),
         (np.arange(40) % 2, r"class 'neg' has no text of positive sample_weight"),
     ],
 )
