@@ -1,84 +1,148 @@
-"""Top-k recommendation on MovieLens 100K: ``CollabRecommender`` against what a user
-would pick instead, in the same run.
+"""Top-k recommendation on MovieLens 100K and the five logs of ``recsys-suite/``:
+``CollabRecommender`` against what a user would pick instead, in the same run.
 
-    python -m benchmarks.collab_ranking [--splits u1 u2 u3 u4 u5] [--validate]
-        [--config name=key:value,...]
+    python -m benchmarks.collab_ranking [--logs ml-100k lastfm-hetrec2011 ...]
+        [--splits u1 u2 u3 u4 u5] [--validate] [--choose] [--config name=key:value,...]
 
-Protocol: every rating of a ``.base`` file is an interaction (its value unused); the
-relevant items of a user are their ratings >= 4 in the ``.test`` file; the users
-evaluated are those with at least one relevant item; every item seen in training is a
-candidate except the user's own training items (full ranking, no sampled negatives);
-metrics from :mod:`collab.metrics` (NDCG@20, Recall@20, Precision@10, coverage of the
-top-20 lists), means over users, then over splits.
+Protocol. MovieLens 100K: every rating of a ``.base`` file is an interaction; relevant
+items are a user's ratings >= 4 in the ``.test`` file. The suite logs: the README's
+per-user 80/20 holdout, seed 0 (``benchmarks/recsys_suite.py``); relevant as the
+README says (any interaction; Jester ratings >= 5; restaurant ratings >= 1). Training
+input is binary (values unused). Users evaluated: those with a relevant held-out item;
+every item seen in training is a candidate except the user's own training items (full
+ranking); NDCG@20 and Recall@20 from :mod:`collab.metrics`, means over users.
 
-Rows: ``CollabRecommender()`` defaults; item popularity; EASE (Steck 2019; closed form,
-numpy); ``CollabRegressor().recommend`` (a model of ratings); implicit's ALS and BPR
-when the ``implicit`` package is installed (not a dependency). The peers' settings
-(EASE's lambda; ALS's factors, regularization and alpha; BPR's factors, rate and
-iterations) are searched on the validation split, as the recommender's defaults were.
+Rows: ``CollabRecommender()`` defaults; item popularity; EASE (Steck 2019) with its
+lambda tuned on the validation split, solved by the same Cholesky routine as ours
+(:func:`collab.closed_form.edlae` with no dropout: the same cost, so fit seconds
+compare the methods, not two linear-algebra libraries); implicit's ALS and BPR when the
+``implicit`` package is installed (not a dependency), tuned on the validation split.
+Fit seconds beside each.
 
-``--validate`` scores on the validation split instead: a random 10% of u1.base's rows
-(seed 0) held out, relevant where rated >= 4. Every setting (EASE's lambda, the
-recommender's defaults, ``--config`` variants) is chosen there, never on ``.test``.
+Validation split (every setting is chosen there, never on a test part): MovieLens 100K,
+a random 10% of u1.base's rows (seed 0), relevant where rated >= 4; a suite log, the
+same per-user 80/20 holdout of its training part with seed 1, relevance as above.
+``--validate`` reports on the validation splits; ``--choose`` scores a grid of the
+recommender's closed-form settings on them (how its defaults were chosen).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import sparse
 
+from benchmarks import recsys_suite
 from benchmarks._common import data_dir, md_table, parse_config, peak_rss_mb, save
-from collab import CollabRecommender, CollabRegressor
-from collab.metrics import coverage, ndcg_at_k, precision_at_k, recall_at_k
+from collab import CollabRecommender
+from collab.closed_form import edlae
+from collab.metrics import ndcg_at_k, recall_at_k
 
-COLS = ["user", "item", "rating", "ts"]
-
-
-def read(folder: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(folder / name, sep="\t", names=COLS)
+ML = "ml-100k"
+LOGS = (ML, *recsys_suite.LOGS)
 
 
-def validation_split(base: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    held = np.random.default_rng(0).random(len(base)) < 0.1
-    return base[~held].reset_index(drop=True), base[held].reset_index(drop=True)
+@dataclass
+class Task:
+    """One train/evaluation pair: binary training interactions and relevant items."""
+
+    log: str
+    split: str
+    train: pd.DataFrame  # user, item
+    relevant: pd.DataFrame  # user, item
 
 
-class Ease:
+def _ml(name: str) -> pd.DataFrame:
+    cols = ["user", "item", "rating", "ts"]
+    return pd.read_csv(data_dir() / "movielens-100k" / name, sep="\t", names=cols)
+
+
+def _task(log, split, train, held, rule) -> Task:
+    rel = held[rule(held)]
+    rel = rel[rel.user.isin(train.user) & rel.item.isin(train.item)]
+    return Task(log, split, train[["user", "item"]].reset_index(drop=True), rel)
+
+
+def _relevance(log: str):
+    if log == ML:
+        return lambda df: df.rating >= 4
+    if log == "jester5k":
+        return lambda df: df.value >= 5.0
+    if log == "restaurant-consumer":
+        return lambda df: df.value >= 1
+    return lambda df: np.ones(len(df), dtype=bool)
+
+
+def validation_task(log: str) -> Task:
+    if log == ML:
+        base = _ml("u1.base")
+        held = np.random.default_rng(0).random(len(base)) < 0.1
+        return _task(log, "val", base[~held], base[held], _relevance(log))
+    train = recsys_suite.load(log, seed=0).train
+    held = recsys_suite.holdout(train, seed=1)
+    return _task(log, "val", train[~held], train[held], _relevance(log))
+
+
+def test_tasks(log: str, ml_splits: list[str]) -> list[Task]:
+    if log == ML:
+        return [
+            _task(log, s, _ml(f"{s}.base"), _ml(f"{s}.test"), _relevance(log))
+            for s in ml_splits
+        ]
+    split = recsys_suite.load(log, seed=0)
+    return [_task(log, "test", split.train, split.test, _relevance(log))]
+
+
+# ---- the peers ----------------------------------------------------------------------
+
+
+class _Matrix:
+    """The binary user-item matrix of the training interactions."""
+
+    def _matrix(self, train: pd.DataFrame) -> sparse.csr_matrix:
+        self.users = pd.Index(np.sort(train.user.unique()))
+        self.items = pd.Index(np.sort(train.item.unique()))
+        u = self.users.get_indexer(train.user)
+        i = self.items.get_indexer(train.item)
+        X = sparse.csr_matrix(
+            (np.ones(len(u), np.float32), (u, i)),
+            shape=(len(self.users), len(self.items)),
+        )
+        X.data[:] = 1.0
+        self.X = X
+        return X
+
+
+class Ease(_Matrix):
     """EASE (Steck 2019): B = I - P / diag(P), P = (X'X + lambda I)^-1; scores X B."""
 
     def __init__(self, lam: float) -> None:
         self.lam = lam
 
     def fit(self, train: pd.DataFrame) -> Ease:
-        self.users = pd.Index(np.sort(train.user.unique()))
-        self.items = pd.Index(np.sort(train.item.unique()))
-        u = self.users.get_indexer(train.user)
-        i = self.items.get_indexer(train.item)
-        self.X = sparse.csr_matrix(
-            (np.ones(len(u)), (u, i)), shape=(len(self.users), len(self.items))
-        )
-        self.X.data[:] = 1.0
-        g = (self.X.T @ self.X).toarray()
-        g[np.diag_indices_from(g)] += self.lam
-        p = np.linalg.inv(g)
-        self.B = -p / np.diag(p)
-        self.B[np.diag_indices_from(self.B)] = 0.0
+        X = self._matrix(train)
+        _, self.B = edlae(X, self.lam, 0.0, X.shape[1])
         return self
 
     def recommend(self, users, k: int) -> pd.DataFrame:
         codes = self.users.get_indexer(users)
-        scores = np.asarray(self.X[codes] @ self.B)
-        scores[self.X[codes].toarray() > 0] = -np.inf
-        return _frame(users, self.items, scores, k)
+        tops, idxs = [], []
+        for start in range(0, len(codes), 2048):  # blocks of users: bounded memory
+            rows = torch.from_numpy(self.X[codes[start : start + 2048]].toarray())
+            scores = (rows @ self.B).masked_fill(rows > 0, -math.inf)
+            top, idx = torch.topk(scores, k, dim=1)
+            tops.append(top.numpy())
+            idxs.append(idx.numpy())
+        return _frame(users, self.items, k, np.concatenate(idxs), np.concatenate(tops))
 
 
 class Popularity:
@@ -97,7 +161,7 @@ class Popularity:
         return pd.DataFrame(rows, columns=["user", "item", "rank"])
 
 
-class ImplicitModel:
+class ImplicitModel(_Matrix):
     """implicit's ALS or BPR on the binary user-item matrix (when installed); ``params``
     go to the model (ALS also takes ``alpha``, the confidence of an interaction)."""
 
@@ -108,25 +172,17 @@ class ImplicitModel:
         from implicit.als import AlternatingLeastSquares
         from implicit.bpr import BayesianPersonalizedRanking
 
-        self.users = pd.Index(np.sort(train.user.unique()))
-        self.items = pd.Index(np.sort(train.item.unique()))
-        u = self.users.get_indexer(train.user)
-        i = self.items.get_indexer(train.item)
-        self.X = sparse.csr_matrix(
-            (np.ones(len(u), np.float32), (u, i)),
-            shape=(len(self.users), len(self.items)),
-        )
-        self.X.data[:] = 1.0
+        X = self._matrix(train)
         params = dict(self.params)
         if self.kind == "als":
             alpha = params.pop("alpha", 20.0)
             self.model = AlternatingLeastSquares(
                 iterations=15, random_state=0, **params
             )
-            self.model.fit(self.X * alpha, show_progress=False)
+            self.model.fit(X * alpha, show_progress=False)
         else:
             self.model = BayesianPersonalizedRanking(random_state=0, **params)
-            self.model.fit(self.X, show_progress=False)
+            self.model.fit(X, show_progress=False)
         return self
 
     def recommend(self, users, k: int) -> pd.DataFrame:
@@ -134,71 +190,61 @@ class ImplicitModel:
         ids, scores = self.model.recommend(
             codes, self.X[codes], N=k, filter_already_liked_items=True
         )
-        return _frame(users, self.items, None, k, ids, scores)
+        return _frame(users, self.items, k, ids, scores)
 
 
-# Peers' settings searched on the validation split (the best is used on the test files).
-EASE_GRID = [{"lam": lam} for lam in (50, 100, 200, 400, 800)]
-ALS_GRID = [
-    {"factors": f, "regularization": r, "alpha": a}
-    for f in (64, 128, 256, 512)
-    for r in (0.1, 1.0, 10.0, 30.0, 100.0)
-    for a in (0.5, 1.0, 2.0, 5.0, 20.0)
-]
-BPR_GRID = [
-    {"factors": f, "learning_rate": lr, "regularization": 0.01, "iterations": it}
-    for f in (64, 128)
-    for lr in (0.002, 0.005, 0.01, 0.05)
-    for it in (100, 300, 1000)
-]
-
-
-def _frame(users, items, scores, k, idx=None, top=None) -> pd.DataFrame:
-    if idx is None:
-        idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        top = np.take_along_axis(scores, idx, 1)
+def _frame(users, items, k, idx, top) -> pd.DataFrame:
+    keep = np.isfinite(top.ravel()) & (idx.ravel() >= 0)
     return pd.DataFrame(
         {
-            "user": np.repeat(np.asarray(users), k),
-            "item": items[idx.ravel()],
-            "score": top.ravel(),
-            "rank": np.tile(np.arange(1, k + 1), len(users)),
+            "user": np.repeat(np.asarray(users), k)[keep],
+            "item": items[np.clip(idx.ravel(), 0, None)][keep],
+            "score": top.ravel()[keep],
+            "rank": np.tile(np.arange(1, k + 1), len(users))[keep],
         }
     )
 
 
-def score(recs: pd.DataFrame, relevant: pd.DataFrame, n_items: int) -> dict:
+# Peers' settings searched on the validation split of each log.
+EASE_GRID = [{"lam": lam} for lam in (10, 30, 100, 300, 1000, 3000, 10000)]
+ALS_GRID = [
+    {"factors": f, "regularization": r, "alpha": a}
+    for f in (64, 256)
+    for r in (0.1, 10.0)
+    for a in (1.0, 10.0)
+]
+BPR_GRID = [
+    {"factors": f, "learning_rate": lr, "regularization": 0.01, "iterations": it}
+    for f in (64, 128)
+    for lr in (0.01, 0.05)
+    for it in (100, 300)
+]
+# The recommender's closed-form settings scored by --choose: EASE's grid (no dropout),
+# then EDLAE's dropout with a few L2 terms.
+CHOOSE_GRID = [
+    {"mix": 0.0, "l2": g["lam"], "linear_dropout": 0.0} for g in EASE_GRID
+] + [
+    {"mix": 0.0, "l2": l2, "linear_dropout": p}
+    for p in (0.33, 0.5, 0.67, 0.8)
+    for l2 in (3, 30, 300)
+]
+
+
+def evaluate(task: Task, make) -> dict:
+    users = task.relevant.user.unique()
+    start = time.perf_counter()
+    model = make().fit(task.train)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    recs = model.recommend(users, k=20)
+    rec_s = time.perf_counter() - start
     return {
-        "ndcg@20": ndcg_at_k(recs, relevant, 20),
-        "recall@20": recall_at_k(recs, relevant, 20),
-        "precision@10": precision_at_k(recs, relevant, 10),
-        "coverage@20": coverage(recs, n_items, 20),
+        "ndcg@20": ndcg_at_k(recs, task.relevant, 20),
+        "recall@20": recall_at_k(recs, task.relevant, 20),
+        "fit_s": fit_s,
+        "recommend_s": rec_s,
+        "users": len(users),
     }
-
-
-def methods(args, tuned: dict[str, dict]) -> dict:
-    out = {
-        "CollabRecommender() defaults": lambda: CollabRecommender(
-            random_state=0, verbose=0
-        ),
-        "item popularity": Popularity,
-        f"EASE ({_fmt(tuned['ease'])})": lambda: Ease(**tuned["ease"]),
-        "CollabRegressor().recommend (ratings)": lambda: CollabRegressor(
-            random_state=0, verbose=0
-        ),
-    }
-    for name, params in args.config:
-        out[f"CollabRecommender({name})"] = lambda p=params: CollabRecommender(
-            random_state=0, verbose=0, **p
-        )
-    if "als" in tuned:
-        out[f"implicit ALS ({_fmt(tuned['als'])})"] = lambda: ImplicitModel(
-            "als", **tuned["als"]
-        )
-        out[f"implicit BPR ({_fmt(tuned['bpr'])})"] = lambda: ImplicitModel(
-            "bpr", **tuned["bpr"]
-        )
-    return out
 
 
 def _fmt(params: dict) -> str:
@@ -207,126 +253,155 @@ def _fmt(params: dict) -> str:
     )
 
 
-def tune(fit_part: pd.DataFrame, held: pd.DataFrame) -> tuple[dict, dict]:
-    """Each peer's best setting by NDCG@20 on the validation split, and every score."""
-    grids = {"ease": (Ease, EASE_GRID)}
-    try:
-        import implicit  # noqa: F401
-
-        grids["als"] = (partial(ImplicitModel, "als"), ALS_GRID)
-        grids["bpr"] = (partial(ImplicitModel, "bpr"), BPR_GRID)
-    except ImportError:
-        print("implicit is not installed: its ALS and BPR rows are left out")
+def tune(task: Task, peers: dict) -> tuple[dict, dict]:
+    """Each peer's best setting by NDCG@20 on ``task`` (a validation split)."""
     best, scores = {}, {}
-    for name, (make, grid) in grids.items():
+    for name, (make, grid) in peers.items():
         scores[name] = []
         for params in grid:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                r = run_split("val", fit_part, held, partial(make, **params))
+                r = evaluate(task, partial(make, **params))
             scores[name].append({**params, "ndcg@20": r["ndcg@20"]})
-        best[name] = {
-            k: v
-            for k, v in max(scores[name], key=lambda r: r["ndcg@20"]).items()
-            if k != "ndcg@20"
-        }
-        print(f"{name}: best on the validation split {best[name]}")
+        top = max(scores[name], key=lambda r: r["ndcg@20"])
+        best[name] = {k: v for k, v in top.items() if k != "ndcg@20"}
+        print(f"  {task.log}: {name} best on validation {_fmt(best[name])}", flush=True)
     return best, scores
 
 
-def run_split(name: str, train, test, make) -> dict:
-    relevant = test[(test.rating >= 4) & test.user.isin(train.user)]
-    relevant = relevant[relevant.item.isin(train.item)]
-    users = relevant.user.unique()
-    n_items = train.item.nunique()
-    start = time.perf_counter()
-    model = make()
-    if isinstance(model, CollabRegressor):
-        model.fit(train[["user", "item"]], train.rating)
-    else:  # CollabRecommender reads the id columns only
-        model.fit(train)
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    recs = model.recommend(users, k=20)
-    rec_s = time.perf_counter() - start
-    return {**score(recs, relevant, n_items), "fit_s": fit_s, "recommend_s": rec_s}
+def peers() -> dict:
+    out = {"ease": (Ease, EASE_GRID)}
+    try:
+        import implicit  # noqa: F401
+
+        out["als"] = (partial(ImplicitModel, "als"), ALS_GRID)
+        out["bpr"] = (partial(ImplicitModel, "bpr"), BPR_GRID)
+    except ImportError:
+        print("implicit is not installed: its ALS and BPR rows are left out")
+    return out
+
+
+def methods(args, tuned: dict) -> dict:
+    out = {
+        "CollabRecommender()": lambda: CollabRecommender(random_state=0, verbose=0),
+        f"EASE ({_fmt(tuned['ease'])})": lambda: Ease(**tuned["ease"]),
+        "popularity": Popularity,
+    }
+    for name, params in args.config:
+        out[f"CollabRecommender({name})"] = lambda p=params: CollabRecommender(
+            random_state=0, verbose=0, **p
+        )
+    if "als" in tuned:
+        out[f"ALS ({_fmt(tuned['als'])})"] = lambda: ImplicitModel(
+            "als", **tuned["als"]
+        )
+        out[f"BPR ({_fmt(tuned['bpr'])})"] = lambda: ImplicitModel(
+            "bpr", **tuned["bpr"]
+        )
+    return out
+
+
+def choose(logs: list[str]) -> dict:
+    """NDCG@20 of each closed-form setting on each log's validation split, as a ratio
+    to tuned EASE's there; the setting with the best geometric mean wins."""
+    table: dict[str, dict[str, float]] = {}
+    for log in logs:
+        task = validation_task(log)
+        scores = {}
+        for params in CHOOSE_GRID:
+            make = partial(CollabRecommender, random_state=0, verbose=0, **params)
+            scores[_fmt(params)] = evaluate(task, make)["ndcg@20"]
+            print(f"  {log} {_fmt(params)}: {scores[_fmt(params)]:.4f}", flush=True)
+        # Tuned EASE: the best of the settings without dropout (EASE's own grid).
+        base = max(v for s, v in scores.items() if s.endswith("linear_dropout=0"))
+        for s, v in scores.items():
+            table.setdefault(s, {})[log] = v / base
+    rows = [
+        {
+            "setting": s,
+            **{log: v for log, v in per.items()},
+            "geomean": math.exp(statistics.mean(math.log(v) for v in per.values())),
+            "min": min(per.values()),
+        }
+        for s, per in table.items()
+    ]
+    rows.sort(key=lambda r: -r["geomean"])
+    print("\n" + md_table(rows, ["setting", *logs, "geomean", "min"]))
+    return {"grid": rows}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--logs", nargs="+", default=list(LOGS), choices=LOGS)
     ap.add_argument("--splits", nargs="+", default=["u1", "u2", "u3", "u4", "u5"])
     ap.add_argument("--validate", action="store_true")
+    ap.add_argument("--choose", action="store_true")
     ap.add_argument("--config", type=parse_config, action="append", default=[])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    root = data_dir()
-    if root is None or not (root / "movielens-100k").is_dir():
-        raise SystemExit("movielens-100k not found under ../shared/data (DEEPFIT_DATA)")
-    folder = root / "movielens-100k"
+    if data_dir() is None:
+        raise SystemExit("../shared/data (DEEPFIT_DATA) not found")
+    if args.choose:
+        save("collab_ranking_choose", choose(args.logs), "", partial=True)
+        return
 
-    # The peers' settings, on the validation split of u1.base only.
-    fit_part, held = validation_split(read(folder, "u1.base"))
-    tuned, peer_scores = tune(fit_part, held)
-
-    splits = (
-        {"val": (fit_part, held)}
-        if args.validate
-        else {
-            s: (read(folder, f"{s}.base"), read(folder, f"{s}.test"))
-            for s in args.splits
-        }
-    )
     results: dict[str, dict[str, dict]] = {}
-    for name, make in methods(args, tuned).items():
-        results[name] = {}
-        for split, (train, test) in splits.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                r = run_split(split, train, test, make)
-            results[name][split] = r
+    tuning = {}
+    for log in args.logs:
+        val = validation_task(log)
+        tuned, tuning[log] = tune(val, peers())
+        tasks = [val] if args.validate else test_tasks(log, args.splits)
+        for name, make in methods(args, tuned).items():
+            runs = []
+            for task in tasks:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    runs.append(evaluate(task, make))
+            key = "EASE" if name.startswith("EASE") else name
+            results.setdefault(log, {})[key] = {
+                "method": name,
+                **{
+                    m: statistics.mean(r[m] for r in runs)
+                    for m in ("ndcg@20", "recall@20", "fit_s", "recommend_s")
+                },
+            }
+            r = results[log][key]
             print(
-                f"{split} {name:45s} ndcg@20 {r['ndcg@20']:.4f} recall@20 "
-                f"{r['recall@20']:.4f} p@10 {r['precision@10']:.4f} fit "
-                f"{r['fit_s']:.1f} s",
+                f"{log} {name:40s} ndcg@20 {r['ndcg@20']:.4f} recall@20 "
+                f"{r['recall@20']:.4f} fit {r['fit_s']:.2f} s",
                 flush=True,
             )
     rows = []
-    for name, per in results.items():
-        row = {"method": name}
-        for key in ("ndcg@20", "recall@20", "precision@10", "coverage@20", "fit_s"):
-            row[key] = statistics.mean(r[key] for r in per.values())
-        row["recommend_s"] = statistics.mean(r["recommend_s"] for r in per.values())
-        if len(per) > 1:
-            row["ndcg@20 per split"] = " / ".join(
-                f"{r['ndcg@20']:.3f}" for r in per.values()
+    for log, per in results.items():
+        ease = per["EASE"]
+        for r in per.values():
+            rows.append(
+                {
+                    "log": log,
+                    **r,
+                    "ndcg / EASE": r["ndcg@20"] / ease["ndcg@20"],
+                    "fit / EASE": r["fit_s"] / ease["fit_s"],
+                }
             )
-        rows.append(row)
-    cols = [
-        "method",
-        "ndcg@20",
-        "recall@20",
-        "precision@10",
-        "coverage@20",
-        "fit_s",
-        "recommend_s",
-    ]
-    if len(splits) > 1:
-        cols.append("ndcg@20 per split")
-    where = "the validation split of u1.base" if args.validate else ", ".join(splits)
+    cols = ["log", "method", "ndcg@20", "recall@20", "ndcg / EASE", "fit_s"]
+    cols += ["fit / EASE", "recommend_s"]
+    ours = [r for r in rows if r["method"] == "CollabRecommender()"]
+    where = "validation splits" if args.validate else "test parts"
     table = md_table(rows, cols) + (
-        f"\n\nMovieLens 100K, {where}; relevant = test ratings >= 4, full ranking of the "
-        f"training items, seen items excluded; means over users, then splits; the "
-        f"peers' settings chosen on the validation split of u1.base (grids in the "
-        f"JSON); {torch.get_num_threads()} threads, peak RSS {peak_rss_mb():.0f} MiB.\n"
+        f"\n\n{where.capitalize()}; MovieLens 100K: mean over {', '.join(args.splits)}"
+        " (relevant = ratings >= 4); suite logs: the README's 80/20 holdout, seed 0. "
+        "Peers tuned on each log's validation split. `CollabRecommender()` against "
+        "EASE: NDCG@20 ratio geometric mean "
+        f"{math.exp(statistics.mean(math.log(r['ndcg / EASE']) for r in ours)):.3f}, "
+        f"lowest {min(r['ndcg / EASE'] for r in ours):.3f}; fit-time ratio highest "
+        f"{max(r['fit / EASE'] for r in ours):.2f}. {torch.get_num_threads()} "
+        f"threads, peak RSS {peak_rss_mb():.0f} MiB.\n"
     )
     print("\n" + table)
-    payload = {
-        "args": {**vars(args), "config": args.config},
-        "results": results,
-        "peer_validation": peer_scores,
-    }
-    save("collab_ranking", payload, table, partial=args.validate or bool(args.config))
+    payload = {"args": {**vars(args)}, "results": results, "tuning": tuning}
+    partial_run = args.validate or bool(args.config) or list(args.logs) != list(LOGS)
+    save("collab_ranking", payload, table, partial=partial_run)
 
 
 if __name__ == "__main__":

@@ -506,6 +506,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         self,
         X: Any,
         y: Any = None,
+        *,
         eval_set: tuple[Any, Any] | None = None,
         sample_weight: Any = None,
     ):

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from collab.closed_form import attribute_design
 from deepfit.layers import SigmoidRange, mlp_blocks
 
 __all__ = [
@@ -440,25 +441,28 @@ class AttributeEmbedding(nn.Module):
 
 class RecOutput(NamedTuple):
     """What :class:`ItemAutoencoder` returns: the item-item path's scores (``None``
-    without it) and the nonlinear path's logits, each ``(B, n_items)``."""
+    without it, and in training) and the nonlinear path's logits (``None`` without
+    it), each ``(B, n_items)``."""
 
     linear: torch.Tensor | None
-    logits: torch.Tensor
+    logits: torch.Tensor | None
 
 
 class ItemAutoencoder(nn.Module):
     """A denoising autoencoder of each user's interaction row, with two decoders.
 
     - The item-item path is a full-rank linear map with a zero diagonal (an item may not
-      predict itself): the shallow autoencoder of EASE (Steck 2019), here trained by
-      gradient descent on the squared error with an L2 penalty and input dropout, which
-      keeps it off the identity as EDLAE's dropout does (Steck 2020).
+      predict itself), solved in closed form before training (EDLAE, Steck 2020: EASE's
+      shallow autoencoder with dropout's penalty; :func:`collab.closed_form.edlae`) and
+      held as buffers: ``item_item`` ``(k, k)`` over the items ``item_index`` (all
+      items, or the ``k`` most interacted-with of a large catalogue). It scores only at
+      prediction: training fits the nonlinear path alone.
     - The nonlinear path is Mult-DAE (Liang et al. 2018): the L2-normalised row through
       tanh layers to logits over the items, trained with the multinomial likelihood.
 
-    In training each path reads the row with its own share of the entries dropped
-    (``linear_dropout``, ``dropout``); the kept entries are not rescaled. The two paths
-    err on different users, so :meth:`rank_scores` ranks by the mean of their scores,
+    In training the nonlinear path reads the row with a share ``dropout`` of its
+    entries dropped (the kept ones are not rescaled). The two paths err on different
+    users, so :meth:`rank_scores` ranks by the mean of their scores,
     each standardised per user (weight ``mix`` on the nonlinear path).
 
     With attributes (hybrid, as LightFM), a user's attributes join the first layer of
@@ -476,33 +480,41 @@ class ItemAutoencoder(nn.Module):
     def __init__(
         self,
         n_items: int,
-        hidden: Sequence[int] = (600, 200),
+        hidden: Sequence[int] | None = (600, 200),
         dropout: float = 0.5,
-        linear_dropout: float = 0.25,
-        item_item: bool = True,
+        item_item: int = 0,
         user_attributes: tuple[Sequence[int], int] | None = None,
         item_attributes: tuple[torch.Tensor, torch.Tensor] | None = None,
         item_cardinalities: Sequence[int] | None = None,
         known: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        self.n_items, self.dropout, self.linear_dropout = (
-            n_items,
-            dropout,
-            linear_dropout,
+        self.n_items, self.dropout = n_items, dropout
+        # Set to the closed-form solution (set_item_item), never trained; None without
+        # the path. Left uninitialised until then: a 20,000-item map is 1.6 GB.
+        k = int(item_item)
+        self.register_buffer("item_item", torch.empty(k, k) if k else None)
+        self.register_buffer("item_index", torch.arange(k) if k else None)
+        # A user with no history, scored from their attributes: ridge weights on their
+        # design (collab.closed_form.attribute_design), solved with the item-item map.
+        self.user_cards = [] if user_attributes is None else list(user_attributes[0])
+        width = sum(self.user_cards) + (user_attributes or ([], 0))[1] + 1
+        prior = k and user_attributes is not None
+        self.register_buffer(
+            "user_prior", torch.zeros(width, n_items) if prior else None
         )
-        self.item_item = (
-            nn.Parameter(torch.zeros(n_items, n_items)) if item_item else None
-        )
+        known = torch.ones(n_items, dtype=torch.bool) if known is None else known
+        self.register_buffer("known", known.bool())
+        self.encoder = self.decoder = self.user_attr = self.item_attr = None
+        if hidden is None:  # the item-item path alone: nothing to train
+            return
         sizes = [n_items, *hidden]
         enc = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
         dec = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes[::-1])]
         self.encoder = nn.ModuleList(enc)
         self.decoder = nn.ModuleList(dec)
-        self.user_attr = None
         if user_attributes is not None:
             self.user_attr = AttributeEmbedding(*user_attributes, hidden[0])
-        self.item_attr = None
         if item_attributes is not None:
             codes, cont = item_attributes
             self.register_buffer("item_codes", codes.long())
@@ -510,12 +522,6 @@ class ItemAutoencoder(nn.Module):
             self.item_attr = AttributeEmbedding(
                 list(item_cardinalities), cont.shape[1], hidden[0] + 1
             )
-        if known is None:
-            known = torch.ones(n_items, dtype=torch.bool)
-        self.register_buffer("known", known.bool())
-
-    def _dropped(self, x: torch.Tensor, u: torch.Tensor, p: float) -> torch.Tensor:
-        return x * (u >= p).to(x.dtype) if self.training and p > 0 else x
 
     def _output_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Each item's output vector ``(I, H)`` and bias ``(I,)``: the free ones (zero for
@@ -528,20 +534,46 @@ class ItemAutoencoder(nn.Module):
             w, b = w + extra[:, :-1], b + extra[:, -1]
         return w, b
 
+    def set_item_item(self, index: torch.Tensor, weights: torch.Tensor) -> None:
+        """Take the closed-form map (``collab.closed_form.edlae``) as it is (no copy):
+        ``weights`` ``(k, k)`` over the items ``index``."""
+        if self.item_item is None or weights.shape != self.item_item.shape:
+            raise ValueError(f"a map of shape {tuple(weights.shape)} does not fit")
+        self.item_index, self.item_item = index.to(self.item_index), weights
+
     def forward(
         self,
         x: torch.Tensor,
         user_codes: torch.Tensor | None = None,
         user_cont: torch.Tensor | None = None,
     ) -> RecOutput:
-        u = torch.rand_like(x) if self.training else x  # one draw: nested masks
         linear = None
-        if self.item_item is not None:
-            w, xd = self.item_item, self._dropped(x, u, self.linear_dropout)
-            # Each item's own weight taken back out: a zero diagonal at O(B * I) per
-            # batch (the diagonal gets no gradient, so it stays at its initial zero).
-            linear = xd @ w - xd * torch.diagonal(w)  # (B, I)
-        h = nn.functional.normalize(self._dropped(x, u, self.dropout), dim=1)
+        if self.item_item is not None and not self.training:
+            idx, w = self.item_index, self.item_item.to(x.dtype)
+            xs = x if len(idx) == self.n_items else x[:, idx]
+            if xs.is_cpu and (xs != 0).float().mean() < 0.05:
+                # Histories are sparse: the rows of B they select, summed (B nnz(x)
+                # instead of B k^2 multiply-adds).
+                part = torch.sparse.mm(xs.to_sparse(), w)  # (B, k)
+            else:
+                part = xs @ w  # (B, k)
+            if len(idx) == self.n_items:
+                linear = part
+            else:  # the covered items alone
+                linear = x.new_zeros(x.shape)
+                linear[:, idx] = part
+            if self.user_prior is not None and user_codes is not None:
+                empty = (x != 0).sum(1) == 0  # no history: the attributes' prior
+                if empty.any():
+                    design = attribute_design(
+                        user_codes[empty], user_cont[empty], self.user_cards
+                    )
+                    linear[empty] = (design @ self.user_prior).to(linear.dtype)
+        if self.encoder is None:
+            return RecOutput(linear, None)
+        if self.training and self.dropout > 0:
+            x = x * (torch.rand_like(x) >= self.dropout).to(x.dtype)
+        h = nn.functional.normalize(x, dim=1)
         for i, layer in enumerate(self.encoder):
             h = layer(h)
             if i == 0 and self.user_attr is not None and user_codes is not None:
@@ -565,24 +597,16 @@ class ItemAutoencoder(nn.Module):
 
         if out.linear is None:
             return out.logits.float()
+        if out.logits is None:
+            return out.linear.float()
         return (1 - mix) * z(out.linear) + mix * z(out.logits)
 
-    def item_vectors(self) -> torch.Tensor:
-        """The output vector of each item ``(n_items, hidden[0])`` (attributes
-        included)."""
-        return self._output_layer()[0]
-
     def extra_repr(self) -> str:
-        return (
-            f"n_items={self.n_items}, item_item={self.item_item is not None}, "
-            f"dropout={self.dropout}, linear_dropout={self.linear_dropout}"
-        )
+        k = 0 if self.item_item is None else len(self.item_index)
+        return f"n_items={self.n_items}, item_item={k}, dropout={self.dropout}"
 
 
 def autoencoder_splitter(model: ItemAutoencoder) -> list[list[nn.Parameter]]:
-    """Two groups: the nonlinear path (with the attribute embeddings), then the
-    item-item matrix (when there is one)."""
-    groups = [[p for n, p in model.named_parameters() if n != "item_item"]]
-    if model.item_item is not None:
-        groups.append([model.item_item])
-    return groups
+    """One group: the nonlinear path with the attribute embeddings (the item-item map
+    is solved, not trained)."""
+    return [list(model.parameters())]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from scipy import sparse
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from collab.closed_form import attribute_design, edlae, ridge
 from collab.data import (
     AttributeCodes,
     InteractionRows,
@@ -25,47 +27,48 @@ from collab.data import (
 )
 from collab.metrics import ndcg_at_k
 from collab.model import ItemAutoencoder, RecOutput, autoencoder_splitter
-from collab.ranking import check_k, id_index, similar_items, top_k_frame
+from collab.ranking import check_k, id_index, top_k_frame
 from deepfit import FitData, History, Learner, NeuralEstimator
 from deepfit.callbacks import Callback
 from deepfit.data import check_sample_weight
-from deepfit.params import Boolean, InstanceOf, Interval, Options, SequenceOf, warn
+from deepfit.params import Boolean, InstanceOf, Interval, SequenceOf, warn
 from deepfit.schedules import Schedule
 from deepfit.stream import is_stream
 
 __all__ = ["CollabRecommender"]
 
-# Above this many items the (items x items) matrix of the item-item path, with Adam's two
-# moments and its gradient, would take more than about 1.6 GB: "auto" leaves it out.
-_ITEM_ITEM_MAX = 10_000
-# Rows scored at once at prediction (each row holds a score for every item).
-_PREDICT_ROWS = 1024
-# The item-item matrix trains at this multiple of ``lr`` (chosen on the validation split
-# of MovieLens 100K's u1.base: its squared-error optimum is reached in fewer epochs at a
-# higher rate than the nonlinear path can take).
-_ITEM_ITEM_LR_MULT = 3.0
+# The item-item map covers at most this many items (the most interacted-with of a larger
+# catalogue): its dense (items x items) solve then takes about 3.5 GB in float32.
+_ITEM_ITEM_MAX = 20_000
+# Rows scored at once at prediction: each holds a score for every item, so a block
+# holds at most 2^24 scores (64 MB) and 1,024 rows.
+_PREDICT_CELLS, _PREDICT_ROWS = 2**24, 1024
+
+
+def _predict_rows(n_items: int) -> int:
+    return max(1, min(_PREDICT_ROWS, _PREDICT_CELLS // max(n_items, 1)))
+
+
+# The L2 penalty of the attribute models (cold users and items; collab.closed_form),
+# chosen on held-out users of MovieLens 100K (seeds 0-2) and the restaurant log (seeds
+# 0-5) by NDCG@20 against popularity: 3 -> 1.05 / 1.33, 30 -> 1.05 / 1.43, 1000 ->
+# 1.04 / 1.03 (benchmarks/collab_cold_start.py reports other seeds).
+_ATTR_RIDGE = 30.0
 
 
 def recommender_loss(pred: RecOutput, x: torch.Tensor) -> torch.Tensor:
-    """The item-item path's squared error and the nonlinear path's multinomial negative
-    log-likelihood, each summed over items and averaged over the batch's users. (The
-    item-item matrix's L2 penalty is the optimizer's weight decay.)"""
-    nll = -(torch.log_softmax(pred.logits.float(), 1) * x).sum(1).mean()
-    if pred.linear is None:
-        return nll
-    return (x - pred.linear.float()).pow(2).sum(1).mean() + nll
+    """The nonlinear path's multinomial negative log-likelihood, summed over items and
+    averaged over the batch's users (the item-item path is solved, not trained)."""
+    return -(torch.log_softmax(pred.logits.float(), 1) * x).sum(1).mean()
 
 
-def _adam_l2(
-    groups: list[dict[str, Any]], l2: float, fused: bool | None
-) -> torch.optim.Optimizer:
-    """Adam with the item-item group's L2 penalty ``l2 * |B|^2`` as its (coupled)
-    weight decay ``2 * l2``, added to the gradient inside the fused step."""
-    groups = [
-        {**g, "weight_decay": 2 * l2 if g.get("layer_group") == 1 else 0.0}
-        for g in groups
-    ]
-    return torch.optim.Adam(groups, betas=(0.9, 0.99), fused=fused)
+@dataclass
+class _RecData(FitData):
+    """The batches, and the training users' interaction matrix the item-item map is
+    solved on."""
+
+    matrix: sparse.csr_matrix | None = None
+    user_attrs: tuple[torch.Tensor, ...] = ()  # the training users' attribute codes
 
 
 class CollabRecommender(NeuralEstimator):
@@ -75,15 +78,17 @@ class CollabRecommender(NeuralEstimator):
     ``fit(X)`` takes a DataFrame of interactions (a user id column and an item id
     column; any hashable ids), optionally weighted (``sample_weight``: a count, a rating,
     a recency weight; repeated pairs add up). The model is :class:`~collab.model.
-    ItemAutoencoder`: each user's row of interactions, with entries dropped at random,
-    goes through two decoders trained together through the engine's ``Learner``: a
-    full-rank item-item map (the shallow autoencoder of EASE, Steck 2019, trained on the
-    squared error with an L2 penalty) and a Mult-DAE (Liang et al. 2018, multinomial
-    likelihood); items are ranked by a weighted mean of the two paths' per-user
-    standardised scores. The defaults were chosen on a validation split of MovieLens
-    100K's u1.base (``benchmarks/collab_ranking.py --validate``). A model trained on
-    interactions ranks for what users will pick; a model of ratings
-    (:class:`CollabRegressor`) ranks rarely rated, highly rated items first.
+    ItemAutoencoder`: each user's row of interactions goes through two decoders: a
+    full-rank item-item map solved in closed form (EDLAE, Steck 2020: the shallow
+    autoencoder of EASE with dropout's penalty, one Cholesky solve) and a Mult-DAE
+    (Liang et al. 2018, multinomial likelihood) trained through the engine's
+    ``Learner`` with entries of each row dropped at random; items are ranked by a
+    weighted mean of the two paths' per-user standardised scores. The defaults (the
+    closed form alone, ``linear_dropout=0.67``, ``l2=30``) were chosen on validation
+    splits of MovieLens 100K and the five logs of the recommender suite
+    (``benchmarks/collab_ranking.py --choose``). A model trained on interactions ranks
+    for what users will pick; a model of ratings (:class:`CollabRegressor`) ranks
+    rarely rated, highly rated items first.
 
     **Unknown users.** ``recommend`` gives a user never seen in fit the most popular
     items (those with the most interactions). A new user's history, given at predict
@@ -91,9 +96,13 @@ class CollabRecommender(NeuralEstimator):
     (fold-in).
 
     **Attributes** (hybrid, as LightFM): ``fit(..., user_features=, item_features=)``
-    takes a frame of attributes per user and per item, embedded the entity-embedding
-    way into the nonlinear path, so a user or an item with no interactions is scored
-    from its attributes.
+    takes a frame of attributes per user and per item. A user with attributes and no
+    history is scored by a ridge regression of the training users' rows on their
+    attributes (its constant term is the popularity prior, which the attributes
+    adjust); an item with attributes and no interactions gets its item-item column
+    from a ridge regression of the other items' columns on their attributes (both in
+    :mod:`collab.closed_form`). With ``mix > 0`` the attributes are also embedded, the
+    entity-embedding way, into the nonlinear path.
 
     Parameters
     ----------
@@ -102,20 +111,26 @@ class CollabRecommender(NeuralEstimator):
         Widths of the nonlinear path's encoder (its decoder mirrors them).
     dropout : float, default=0.5
         Share of a row's entries the nonlinear path does not see in training.
-    linear_dropout : float, default=0.25
-        The same for the item-item path (it keeps the map off the identity).
-    item_item : bool or "auto", default="auto"
-        Whether to have the item-item path; ``"auto"``: for catalogues of at most 10,000
-        items (its matrix has one weight per pair of items).
-    l2 : float, default=200.0
+    linear_dropout : float, default=0.67
+        EDLAE's dropout share ``p`` of the item-item path: a penalty of
+        ``p / (1 - p)`` times each item's interaction count on its weights, which
+        keeps the map off the identity (:mod:`collab.closed_form`). Scaled by each
+        item's count, it carries over between logs where EASE's single ``l2`` must be
+        tuned per log.
+    item_item : bool, default=True
+        Whether to have the item-item path, solved in closed form. It covers at most
+        the 20,000 most interacted-with items (its dense solve then takes ~3.5 GB).
+    l2 : float, default=30.0
         L2 penalty of the item-item matrix, in EASE's units (the sum over all users of
         the squared error against ``l2`` times the squared weights).
-    mix : float, default=0.7
-        Weight of the nonlinear path in the ranking score (0: item-item path alone).
+    mix : float, default=0.0
+        Weight of the nonlinear path in the ranking score. 0: the item-item path ranks
+        alone and nothing is trained (the network is not built): one closed-form solve,
+        EASE's cost. Above 0 the Mult-DAE is trained and mixed in (on MovieLens 100K's
+        validation split ``mix=0.5`` added 0.6% NDCG@20 at 70 times the fit time).
     epochs : int, default=80
     lr : float or None, default=2e-3
-        Peak rate of the nonlinear path; the item-item matrix trains at three times it.
-        ``None``: the finder's suggestion.
+        Peak rate of the nonlinear path. ``None``: the finder's suggestion.
     batch_size : int, default=128
         Users per batch.
     schedule, validation_fraction, early_stopping, random_state, device, verbose,
@@ -157,7 +172,7 @@ class CollabRecommender(NeuralEstimator):
         "item_attributes_",
         "interactions_",
         "item_counts_",
-        "_n_train_users",
+        "item_item_size_",
     )
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -167,7 +182,7 @@ class CollabRecommender(NeuralEstimator):
         "hidden": [SequenceOf(Interval(numbers.Integral, 1, None))],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "linear_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "item_item": [Boolean(), Options("auto")],
+        "item_item": [Boolean()],
         "l2": [Interval(numbers.Real, 0, None)],
         "mix": [Interval(numbers.Real, 0, 1)],
     }
@@ -178,10 +193,10 @@ class CollabRecommender(NeuralEstimator):
         item_col: Hashable = "item",
         hidden: tuple[int, ...] = (600, 200),
         dropout: float = 0.5,
-        linear_dropout: float = 0.25,
-        item_item: bool | str = "auto",
-        l2: float = 200.0,
-        mix: float = 0.7,
+        linear_dropout: float = 0.67,
+        item_item: bool = True,
+        l2: float = 30.0,
+        mix: float = 0.0,
         *,
         epochs: int = 80,
         lr: float | None = 2e-3,
@@ -327,7 +342,6 @@ class CollabRecommender(NeuralEstimator):
             device=device,
             extras=tuple(t[train_idx] for t in attrs),
         )
-        self._n_train_users = len(train_idx)
         valid = None
         if valid_rows is not None:
             vcodes, vitems, vweights, vusers = valid_rows
@@ -335,16 +349,27 @@ class CollabRecommender(NeuralEstimator):
                 (vweights, (vcodes, vitems)), shape=(len(vusers), len(self.items_))
             )
             valid = InteractionRows(
-                vm, _PREDICT_ROWS, device=device, extras=self._user_attrs(vusers)
+                vm,
+                _predict_rows(vm.shape[1]),
+                device=device,
+                extras=self._user_attrs(vusers),
             )
         elif valid_idx is not None:
             valid = InteractionRows(
                 matrix[valid_idx],
-                _PREDICT_ROWS,
+                _predict_rows(matrix.shape[1]),
                 device=device,
                 extras=tuple(t[valid_idx] for t in attrs),
             )
-        return FitData(train, valid)
+        self.item_item_size_ = (
+            min(len(self.items_), _ITEM_ITEM_MAX) if self._use_item_item() else 0
+        )
+        return _RecData(
+            train,
+            valid,
+            matrix=matrix if valid_idx is None else matrix[train_idx],
+            user_attrs=tuple(t[train_idx] for t in attrs),
+        )
 
     def _user_attrs(
         self, ids: pd.Index, frame: pd.DataFrame | None = None
@@ -357,18 +382,19 @@ class CollabRecommender(NeuralEstimator):
     # ---- the engine's hooks -----------------------------------------------------------
 
     def _use_item_item(self) -> bool:
-        if isinstance(self.item_item, str):  # "auto"
-            return len(self.items_) <= _ITEM_ITEM_MAX
         return bool(self.item_item)
+
+    def _closed_form_only(self) -> bool:
+        """Whether the item-item path ranks alone (``mix=0``): no network to train."""
+        return self._use_item_item() and self.mix == 0
 
     def _build_module(self) -> nn.Module:
         users, items = self.user_attributes_, self.item_attributes_
         return ItemAutoencoder(
             len(self.items_),
-            tuple(self.hidden),
+            None if self._closed_form_only() else tuple(self.hidden),
             float(self.dropout),
-            float(self.linear_dropout),
-            item_item=self._use_item_item(),
+            item_item=self.item_item_size_,
             user_attributes=None
             if users is None
             else (users.cardinalities_, len(users.cont_cols_)),
@@ -384,30 +410,50 @@ class CollabRecommender(NeuralEstimator):
         return autoencoder_splitter(module)
 
     def _opt_func(self, module: nn.Module) -> Any:
-        # EASE's penalty is l2 * |B|^2 against the squared error summed over users; the
-        # loss here is a mean over a batch's users, so the penalty is divided by them.
-        # Plain Adam with the penalty as coupled weight decay (as in EASE's objective,
-        # not AdamW's decoupled decay), with the fused kernel where torch has one: the
-        # step over the (items x items) matrix is a large share of a batch.
-        l2 = float(self.l2) / max(self._n_train_users, 1)
+        # Adam without weight decay, with the fused kernel where torch has one.
         fused = True if self._device().type in ("cpu", "cuda") else None
-        return partial(_adam_l2, l2=l2, fused=fused)
+        return partial(torch.optim.Adam, betas=(0.9, 0.99), fused=fused)
 
     def _recipe(self, learner: Learner, data: FitData, history: History) -> Any:
-        """One ``fit`` at ``lr`` (or the finder's rate) for the nonlinear path and three
-        times it for the item-item matrix."""
+        """The item-item map in closed form (:func:`collab.closed_form.edlae`), then
+        one ``fit`` of the nonlinear path at ``lr`` (or the finder's rate); none when
+        ``mix`` is 0 and the item-item path ranks alone."""
+        module = self.module_
+        if module.item_item is not None:
+            index, weights = edlae(
+                data.matrix, float(self.l2), float(self.linear_dropout), _ITEM_ITEM_MAX
+            )
+            self._cold_item_columns(index, weights)
+            module.set_item_item(index, weights)
+            if module.user_prior is not None:
+                design = attribute_design(*data.user_attrs, module.user_cards)
+                module.user_prior.copy_(ridge(design, data.matrix, _ATTR_RIDGE))
+            if self._closed_form_only():
+                return None
         lr = self._resolve_lr(learner, data.finder_batches)
-        rates = lr
-        if isinstance(lr, numbers.Real) and learner.n_groups == 2:
-            rates = [float(lr), float(lr) * _ITEM_ITEM_LR_MULT]
         cbs = self._fit_callbacks(history, data.valid)
-        learner.fit(data.train, self.epochs, rates, self.schedule, cbs, data.valid)
+        learner.fit(data.train, self.epochs, lr, self.schedule, cbs, data.valid)
         return lr
+
+    def _cold_item_columns(self, index: torch.Tensor, weights: torch.Tensor) -> None:
+        """Fill the item-item columns of items with attributes but no interactions
+        (in ``index``) from their attributes: a ridge fit of the other columns."""
+        enc = self.item_attributes_
+        counts = self.item_counts_.to_numpy()[index.numpy()]
+        if enc is None or (counts > 0).all():
+            return
+        design = attribute_design(
+            *enc.transform(self.items_[index.numpy()]), enc.cardinalities_
+        )
+        warm = torch.from_numpy(counts > 0)
+        fit = ridge(design[warm], weights[:, warm].T, _ATTR_RIDGE)  # (D, k)
+        weights[:, ~warm] = (design[~warm] @ fit).T
 
     def fit(
         self,
         X: Any,
         y: Any = None,
+        *,
         sample_weight: Any = None,
         eval_set: Any = None,
         user_features: pd.DataFrame | None = None,
@@ -464,7 +510,9 @@ class CollabRecommender(NeuralEstimator):
                 scores = scores.masked_fill(seen > 0, -math.inf)
             return torch.topk(scores, k, dim=1)
 
-        batches = InteractionRows(rows, _PREDICT_ROWS, targets=False, extras=attrs)
+        batches = InteractionRows(
+            rows, _predict_rows(rows.shape[1]), targets=False, extras=attrs
+        )
         top, idx = self._predict_outputs(batches, transform=rank)
         return top.numpy(), idx.numpy()
 
@@ -602,17 +650,28 @@ class CollabRecommender(NeuralEstimator):
         return self._recommend_rows(ids, rows, attrs, described, k, exclude_seen)
 
     def similar_items(self, item: Hashable, k: int = 10) -> pd.DataFrame:
-        """The ``k`` items whose output vectors (the nonlinear path's last layer) are
-        closest to ``item``'s by cosine similarity.
+        """The ``k`` items the model recommends to a user whose one interaction is
+        ``item`` ("people who took this took ..."): the item's row of the item-item
+        map, with the nonlinear path's scores of that history mixed in by ``mix``.
 
         Returns
         -------
         DataFrame
-            Columns ``item``, ``similarity`` (cosine, in [-1, 1]), ``rank`` (1 =
-            closest); the item itself is left out.
+            Columns ``item``, ``similarity`` (the recommendation score: higher is
+            closer), ``rank`` (1 = closest); the item itself is left out.
         """
         check_is_fitted(self)
-        return similar_items(self.items_, self.module_.item_vectors(), item, k)
+        check_k(k, len(self.items_))
+        if encode_ids(self.items_, [item])[0] < 0:
+            raise KeyError(f"item {item!r} was not seen in training")
+        recs = self.recommend_history({0: [item]}, k=k)
+        return pd.DataFrame(
+            {
+                "item": recs["item"].to_numpy(),
+                "similarity": recs["score"].to_numpy(),
+                "rank": recs["rank"].to_numpy(),
+            }
+        )
 
     def score(self, X: Any, y: Any = None, k: int = 10) -> float:
         """NDCG@``k`` of the held-out interactions ``X`` (all relevant; filter them

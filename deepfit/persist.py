@@ -171,7 +171,7 @@ class _Writer:
                 raise TypeError(f"{where}: a frame with duplicate column names")
             return {
                 "frame": {
-                    "columns": [self.encode(c, where) for c in obj.columns],
+                    "columns": self.encode(obj.columns, f"{where}.columns"),
                     "data": [
                         self.encode(obj[c].to_numpy(), f"{where}[{c!r}]")
                         for c in obj.columns
@@ -287,10 +287,16 @@ class _Reader:
         if tag == "index":
             return pd.Index([self.decode(x) for x in v], dtype=obj["dtype"])
         if tag == "frame":
-            cols = [self.decode(c) for c in v["columns"]]
+            cols = v["columns"]  # an index; a list of names in version 1 files
+            cols = (
+                self.decode(cols)
+                if isinstance(cols, dict)
+                else [self.decode(c) for c in cols]
+            )
             data = [self.decode(d) for d in v["data"]]
             index = self.decode(v["index"]) if "index" in v else None  # version 1
             frame = pd.DataFrame(dict(zip(cols, data, strict=True)), columns=cols)
+            frame.columns = cols  # their dtype too (an empty frame's RangeIndex)
             return frame if index is None else frame.set_axis(index)
         if tag == "series":
             return pd.Series(

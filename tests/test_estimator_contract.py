@@ -123,8 +123,15 @@ def _collab_unseen(X: pd.DataFrame) -> pd.DataFrame:
 def _recommender(random_state: int = 0) -> Any:
     from collab import CollabRecommender
 
+    # mix > 0: the closed-form map and the trained network both (the default, the
+    # closed form alone, trains nothing and is tested in tests/collab/).
     return CollabRecommender(
-        hidden=(16, 4), epochs=3, batch_size=16, verbose=0, random_state=random_state
+        hidden=(16, 4),
+        epochs=3,
+        batch_size=16,
+        mix=0.5,
+        verbose=0,
+        random_state=random_state,
     )
 
 
@@ -363,6 +370,22 @@ def test_clone_and_get_params_round_trip(case: Case) -> None:
     assert twin is not est
     assert twin.get_params() == est.get_params()
     assert type(twin)(**est.get_params()).get_params() == est.get_params()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_one_fit_signature_and_every_parameter_declared(case: Case) -> None:
+    """fit(X, y, *, sample_weight, eval_set, ...): what follows X and y is keyword-only
+    everywhere (the order differed between domains); and every parameter of
+    __init__ has a declared constraint, checked at the top of fit."""
+    import inspect
+
+    _needs(case)
+    cls = type(case.make(0))
+    params = list(inspect.signature(cls.fit).parameters.values())[1:]
+    assert [p.name for p in params[:2]] == ["X", "y"]
+    assert all(p.kind is p.KEYWORD_ONLY for p in params[2:]), params
+    undeclared = set(cls._get_param_names()) - set(cls._parameter_constraints)
+    assert not undeclared, f"{cls.__name__}: no constraint for {sorted(undeclared)}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -117,17 +118,19 @@ def test_without_the_item_item_path_and_with_the_finder():
     rec = CollabRecommender(item_item=False, random_state=0, **FAST).fit(X)
     assert rec.module_.item_item is None
     assert all(i.startswith("a") for i in rec.recommend(["u0"], 3).item)
-    sweep = CollabRecommender(random_state=0, **FAST).lr_find(X, num_it=20)
+    sweep = CollabRecommender(random_state=0, mix=0.7, **FAST).lr_find(X, num_it=20)
     assert len(sweep.lrs) > 5 and np.isfinite(sweep.suggestion)
+    with pytest.raises(ValueError, match="trains nothing by gradient descent"):
+        CollabRecommender(**FAST).lr_find(X)  # the closed form alone: no rate
 
 
 def test_validation_and_warm_start():
     X = clusters()
     rec = CollabRecommender(
-        random_state=0, validation_fraction=0.2, early_stopping=True, **FAST
+        random_state=0, validation_fraction=0.2, early_stopping=True, mix=0.7, **FAST
     ).fit(X)
     assert "valid_loss" in rec.history_
-    warm = CollabRecommender(random_state=0, warm_start=True, **FAST).fit(X)
+    warm = CollabRecommender(random_state=0, warm_start=True, mix=0.7, **FAST).fit(X)
     n = len(warm.history_)
     warm.fit(X.iloc[:30])
     assert len(warm.history_) == 2 * n
@@ -261,3 +264,26 @@ def test_save_load_keeps_attributes_aligned_and_datetime_ids(tmp_path):
     pd.testing.assert_frame_equal(
         back.recommend(["u0"], k=5), rec.recommend(["u0"], k=5)
     )
+
+
+def test_the_default_is_the_closed_form_alone_and_the_network_mixes_in():
+    """mix=0: EDLAE's solution (nothing trained: no epochs, no network); mix > 0 adds
+    the Mult-DAE, trained, to the same map."""
+    from collab.closed_form import edlae
+
+    X = clusters()
+    rec = CollabRecommender(**FAST).fit(X)
+    assert rec.n_epochs_ == 0 and rec.module_.encoder is None
+    assert not list(rec.module_.parameters())
+    _, B = edlae(rec.interactions_, rec.l2, rec.linear_dropout, 10**6)
+    torch.testing.assert_close(rec.module_.item_item, B)
+    users = [f"u{u}" for u in range(10)]
+    rows = torch.from_numpy(rec.interactions_[:10].toarray())
+    scores = (rows @ B).masked_fill(rows > 0, -np.inf)
+    top = torch.topk(scores, 4, dim=1).indices.numpy()
+    got = rec.recommend([rec.users_[u] for u in range(10)], k=4)
+    np.testing.assert_array_equal(got.item.to_numpy(), rec.items_[top.ravel()])
+    mixed = CollabRecommender(random_state=0, **{**FAST, "mix": 0.5}).fit(X)
+    assert mixed.n_epochs_ == FAST["epochs"] and mixed.module_.encoder is not None
+    torch.testing.assert_close(mixed.module_.item_item, B)
+    assert set(users) <= set(mixed.recommend(users, 3).user)
