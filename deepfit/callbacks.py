@@ -111,6 +111,8 @@ class History(Callback):
         seconds, then the fit's tags.
     lrs : list of list of float
         The rate of every layer group at every training batch.
+    diverged : bool
+        Whether any fit it followed diverged (``Learner.diverged`` says it of the last).
     """
 
     order = -10
@@ -118,6 +120,10 @@ class History(Callback):
     def __init__(self) -> None:
         self.epochs: list[dict[str, Any]] = []
         self.lrs: list[list[float]] = []
+        self.diverged = False
+
+    def after_fit(self, learn: Learner) -> None:
+        self.diverged = self.diverged or learn.diverged
 
     def before_epoch(self, learn: Learner) -> None:
         self._start = time.perf_counter()

@@ -482,7 +482,7 @@ class NeuralEstimator(BaseEstimator):
                 learner = self._make_learner()
                 history = History()
                 lr = self._recipe(learner, data, history)
-            if learner.diverged and not history.epochs:
+            if history.diverged and not history.epochs:
                 raise FloatingPointError(
                     f"training diverged in its first epoch (the loss was {learner.train_loss}"
                     f" at lr={lr}): nothing was learned, and the estimator is left as it "
@@ -502,7 +502,7 @@ class NeuralEstimator(BaseEstimator):
         self.history_ = self._history_frame(history, reset)
         self.n_epochs_ = len(history.epochs)
         self.interrupted_ = learner.interrupted
-        self.diverged_ = learner.diverged
+        self.diverged_ = history.diverged
         self.lr_ = lr
         return self
 
@@ -537,7 +537,10 @@ class NeuralEstimator(BaseEstimator):
             est._fit(X, y, **fit_kwargs)
         except _SweepDone as done:
             return done.result
-        raise RuntimeError(f"{type(self).__name__}'s recipe ran no learning-rate sweep")
+        raise ValueError(
+            f"{type(self).__name__} with these parameters trains nothing by gradient "
+            "descent (its recipe ran no learning-rate sweep): there is no rate to find"
+        )
 
     def _predict_outputs(
         self,

@@ -455,7 +455,8 @@ class Learner:
         if self.opt is None:
             self.create_opt()
         total = epochs * n_batches
-        self.interrupted, self._stop_requested = False, False
+        # The run state is this fit's: a learner fitted again starts clean.
+        self.interrupted, self._stop_requested, self.diverged = False, False, False
         self.epoch, self.iter, self.pos = 0, 0, 0.0
         self.valid_loss, self.metrics = None, {}
         with (

@@ -228,6 +228,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         self,
         X: Any,
         y: Any,
+        *,
         sample_weight: Any = None,
         eval_set: tuple[Any, Any] | None = None,
     ) -> TabularClassifier:
@@ -560,6 +561,7 @@ class TabularRegressor(RegressorMixin, TabularEstimator):
         self,
         X: Any,
         y: Any,
+        *,
         sample_weight: Any = None,
         eval_set: tuple[Any, Any] | None = None,
     ) -> TabularRegressor:

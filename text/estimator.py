@@ -45,7 +45,6 @@ from text.awd_lstm import (
 from text.data import (
     SortishBatches,
     as_texts,
-    check_crop,
     target_array,
     text_windows,
 )
@@ -220,6 +219,18 @@ device, verbose, warm_start, amp, callbacks
             InstanceOf((str, Path), "a path written by save_encoder"),
             None,
         ],
+        "crop": [
+            Interval(numbers.Integral, SortishBatches.MIN_CROP, None),
+            Satisfies(
+                lambda c: (
+                    isinstance(c, numbers.Real)
+                    and not isinstance(c, numbers.Integral)
+                    and 0 < c <= 1
+                ),
+                "a float share in (0, 1]",
+            ),
+            None,
+        ],
         "lm_epochs": [Interval(numbers.Integral, 0, None)],
         "lm_lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "lm_batch_size": [Interval(numbers.Integral, 1, None)],
@@ -326,10 +337,6 @@ device, verbose, warm_start, amp, callbacks
         self.adversarial = adversarial
         self.predict_window = predict_window
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_crop(self.crop)  # a float in (0, 1], an int >= 20 or None
-
     # ---- targets --------------------------------------------------------------------
 
     def _targets(self, y: Any, n: int, reset: bool) -> torch.Tensor:
@@ -421,6 +428,7 @@ device, verbose, warm_start, amp, callbacks
         self,
         X: Any,
         y: Any,
+        *,
         eval_set: tuple[Any, Any] | None = None,
         unlabelled: Any = None,
         sample_weight: Any = None,

@@ -334,6 +334,7 @@ callbacks
         self,
         X: Any,
         y: Any,
+        *,
         eval_set: tuple[Any, Any] | None = None,
         sample_weight: Any = None,
     ) -> GenerativeTextClassifier:

@@ -436,7 +436,7 @@ device, verbose, warm_start, amp, callbacks
     def _learner_callbacks(self) -> list[Callback]:
         return self._lm_callbacks(self.alpha, self.beta)
 
-    def fit(self, X: Any, y: Any = None, eval_set: Any = None) -> LanguageModel:
+    def fit(self, X: Any, y: Any = None, *, eval_set: Any = None) -> LanguageModel:
         """Fit on texts ``X``; ``eval_set`` (texts) gives a validation stream whose loss,
         in nats per token, is ``history_["valid_loss"]``. ``y`` is ignored."""
         return self._fit(X, None, eval_set=eval_set)

@@ -158,9 +158,9 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         Peak rate of the head. The unfrozen stage uses ``lr / 2`` for the head and
         ``lr_ratio`` times less for each earlier group (a slice or one rate per group sets
         them directly). ``None``: the learning-rate finder chooses it from a short sweep
-        on small batches at the first size, costing a small fraction of the fit (see
-        :func:`suggest_image_lr`); an unreliable sweep falls back to ``1e-3`` with a
-        warning (``lr_find_`` holds the curve).
+        on small batches at the first size, costing a small fraction of the fit (read
+        by :func:`deepfit.lr_finder.suggest_zero_lag`); an unreliable sweep falls back
+        to ``1e-3`` with a warning (``lr_find_`` holds the curve).
     schedule : {"sgdr", "one_cycle", "constant"} or Schedule, default="sgdr"
     batch_size : int, default=64
     validation_fraction, early_stopping, random_state, device, verbose, warm_start, amp,
@@ -398,10 +398,17 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
             return int(self.num_workers)
         return 0 if images.in_memory else default_workers()
 
-    def _resized(self, images: Images, size: int, margin: bool = False) -> torch.Tensor:
-        """An in-memory set resized once: to ``size`` (centre square), or with
-        ``margin`` only shrunk to the pre-crop size (keeping the aspect ratio)."""
-        cache = self.__dict__.setdefault("_cache", {})
+    def _resized(
+        self,
+        images: Images,
+        size: int,
+        margin: bool = False,
+        cache: dict[Any, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """An in-memory set resized: to ``size`` (centre square), or with ``margin``
+        only shrunk to the pre-crop size (keeping the aspect ratio). A fit passes its
+        own ``cache`` (each size is resized once per fit); prediction, none."""
+        cache = {} if cache is None else cache
         key = (id(images), size, margin)
         if key not in cache:
             t = images.tensor
@@ -429,11 +436,12 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         targets: torch.Tensor,
         size: int,
         weights: torch.Tensor | None = None,
+        cache: dict[Any, torch.Tensor] | None = None,
     ) -> Iterable:
         gen = self._generator(offset=size)
         if images.in_memory and self.augment is None:
             return TensorBatches(
-                self._resized(images, size),
+                self._resized(images, size, cache=cache),
                 targets,
                 weights,
                 batch_size=self.batch_size,
@@ -442,7 +450,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
                 generator=gen,
             )
         if images.in_memory:
-            images = Images(tensor=self._resized(images, size, margin=True))
+            images = Images(tensor=self._resized(images, size, True, cache))
         ds = ImageDataset(
             images,
             train_transform(self.augment, size),
@@ -467,10 +475,12 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         size: int,
         targets: torch.Tensor | None = None,
         persistent: bool = False,
+        cache: dict[Any, torch.Tensor] | None = None,
     ) -> Iterable:
         bs = max(self.batch_size, 64)
         if images.in_memory:
-            return TensorBatches(self._resized(images, size), targets, batch_size=bs)
+            x = self._resized(images, size, cache=cache)
+            return TensorBatches(x, targets, batch_size=bs)
         ds = ImageDataset(images, eval_transform(size), targets, size)
         return make_loader(
             ds,
@@ -519,12 +529,17 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         """The images and targets, and batches at the first size (the engine's
         hook)."""
         data = self._prepare(X, y, eval_set, reset, sample_weight)
+        data["cache"] = {}  # the resized images of this fit
         size = self._sizes()[0]
         valid = None
         if data["valid"] is not None:
-            valid = self._eval_batches(data["valid"], size, data["y_valid"], True)
+            valid = self._eval_batches(
+                data["valid"], size, data["y_valid"], True, data["cache"]
+            )
         return _ImageData(
-            train=self._train_batches(data["train"], data["y"], size, data["w"]),
+            train=self._train_batches(
+                data["train"], data["y"], size, data["w"], data["cache"]
+            ),
             valid=valid,
             finder=partial(self._finder_batches, data),
             images=data,
@@ -603,12 +618,12 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
             train, valid = data.train, data.valid
             if i > 0:
                 train = self._train_batches(
-                    images["train"], images["y"], size, images["w"]
+                    images["train"], images["y"], size, images["w"], images["cache"]
                 )
                 valid = None
                 if images["valid"] is not None:
                     valid = self._eval_batches(
-                        images["valid"], size, images["y_valid"], persistent=True
+                        images["valid"], size, images["y_valid"], True, images["cache"]
                     )
             freeze_epochs = int(self.freeze_epochs) if i == 0 and frozen_stage else 0
             learner.fine_tune(
@@ -634,6 +649,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         self,
         X: Any,
         y: Any = None,
+        *,
         eval_set: tuple[Any, Any] | None = None,
         sample_weight: Any = None,
     ) -> ImageClassifier:
@@ -642,10 +658,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         matrix for multi-label). ``eval_set=(X_valid, y_valid)`` gives a validation set
         (otherwise ``validation_fraction``); ``sample_weight`` weighs each image in the
         loss. Returns ``self``."""
-        try:
-            return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
-        finally:
-            self._cache = {}  # the resized images of this fit
+        return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
     # ---- prediction -----------------------------------------------------------------
 
@@ -654,7 +667,6 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         images = as_images(X, self.path_col, self.root)
         if not images.in_memory:
             check_readable(images.paths, decode=False)
-        self._cache = {}
         views = tta_views(self.augment) if tta else tta_views(None)
         if tta and len(views) == 1:
             warn(
@@ -671,11 +683,8 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
                 0
             )
 
-        try:
-            batches = self._eval_batches(images, self.sizes_[-1])
-            return self._predict_outputs(batches, transform=averaged)
-        finally:
-            self._cache = {}
+        batches = self._eval_batches(images, self.sizes_[-1])
+        return self._predict_outputs(batches, transform=averaged)
 
     def predict_proba(self, X: Any, tta: bool = False) -> np.ndarray:
         """Class probabilities ``(n_images, n_classes)`` (softmax; multi-label: each
