@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from benchmarks import recsys_suite
 from benchmarks._common import data_dir, md_table, parse_config, peak_rss_mb, save
@@ -174,22 +175,26 @@ class ImplicitModel(_Matrix):
 
         X = self._matrix(train)
         params = dict(self.params)
-        if self.kind == "als":
-            alpha = params.pop("alpha", 20.0)
-            self.model = AlternatingLeastSquares(
-                iterations=15, random_state=0, **params
-            )
-            self.model.fit(X * alpha, show_progress=False)
-        else:
-            self.model = BayesianPersonalizedRanking(random_state=0, **params)
-            self.model.fit(X, show_progress=False)
+        # implicit runs its own threads and asks for a single-threaded BLAS inside
+        # them (its documentation; otherwise OpenBLAS warns, and slows, per call).
+        with threadpool_limits(1, "blas"):
+            if self.kind == "als":
+                alpha = params.pop("alpha", 20.0)
+                self.model = AlternatingLeastSquares(
+                    iterations=15, random_state=0, **params
+                )
+                self.model.fit(X * alpha, show_progress=False)
+            else:
+                self.model = BayesianPersonalizedRanking(random_state=0, **params)
+                self.model.fit(X, show_progress=False)
         return self
 
     def recommend(self, users, k: int) -> pd.DataFrame:
         codes = self.users.get_indexer(users)
-        ids, scores = self.model.recommend(
-            codes, self.X[codes], N=k, filter_already_liked_items=True
-        )
+        with threadpool_limits(1, "blas"):
+            ids, scores = self.model.recommend(
+                codes, self.X[codes], N=k, filter_already_liked_items=True
+            )
         return _frame(users, self.items, k, ids, scores)
 
 

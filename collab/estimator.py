@@ -48,21 +48,13 @@ from deepfit.stream import (
     read_frames,
     valid_share,
 )
+from deepfit.targets import mse
 
 __all__ = ["CollabRegressor"]
 
 _MODELS = ("dot", "nn")
 # Beyond this many training pairs the implicit terms dominate the cost of a batch.
 _IMPLICIT_WARN_PAIRS = 2_000_000
-
-
-def weighted_mse(
-    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
-) -> torch.Tensor:
-    """The mean squared error, weighted by ``w`` when given."""
-    if w is None:
-        return nn.functional.mse_loss(pred, y)
-    return ((pred - y).pow(2) * w).sum() / w.sum().clamp_min(1e-12)
 
 
 def _rmse(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -485,7 +477,7 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         return EmbeddingDotBias(n_u, n_i, self.n_factors, **common)
 
     def _loss_func(self):
-        return weighted_mse
+        return mse
 
     def _metrics(self) -> dict[str, Any]:
         return {"rmse": _rmse}

@@ -1,5 +1,11 @@
-"""Class labels in: one label per row, label lists or an indicator matrix (multi-label),
-checked and encoded the same way by every classifier that takes them."""
+"""Targets, losses and metrics, once for every estimator.
+
+Class labels in: one label per row, label lists or an indicator matrix (multi-label),
+checked and encoded the same way by every classifier that takes them; out: labels, or
+for multi-label the labels whose probability reaches the threshold (:func:`hits`, the
+one rule: ``>=``). The weighted losses (cross-entropy, per-label binary cross-entropy,
+squared error) and the training metrics (accuracy, per-label accuracy) every domain
+uses."""
 
 from __future__ import annotations
 
@@ -12,11 +18,18 @@ import torch
 from deepfit.data import check_class_labels
 
 __all__ = [
+    "accuracy",
+    "binary_cross_entropy",
     "check_no_missing",
+    "cross_entropy",
     "encode_targets",
+    "hits",
+    "label_accuracy",
     "label_set_accuracy",
     "labels_from_hits",
+    "mse",
     "weighted_cross_entropy",
+    "weighted_mean",
 ]
 
 
@@ -133,21 +146,74 @@ def encode_targets(
     return kind, classes, targets
 
 
+def weighted_mean(loss: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """The mean of per-row ``loss``, weighted by ``w`` when given."""
+    return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def cross_entropy(
+    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of logits ``(N, C)`` against class indices ``(N,)``."""
+    return weighted_mean(
+        torch.nn.functional.cross_entropy(pred, y, reduction="none"), w
+    )
+
+
+def binary_cross_entropy(
+    pred: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None = None,
+    pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Binary cross-entropy of each label's logit ``(N, L)`` against an indicator
+    ``(N, L)``, averaged over the labels (``pos_weight``: per label, on positives)."""
+    if pos_weight is not None:
+        pos_weight = pos_weight.to(pred.device)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        pred, y, pos_weight=pos_weight, reduction="none"
+    )
+    return weighted_mean(loss.mean(1), w)
+
+
+def mse(
+    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Squared error, averaged over the outputs of a row (if more than one)."""
+    err = (pred.float() - y).pow(2)
+    return weighted_mean(err.mean(1) if err.dim() > 1 else err, w)
+
+
 def weighted_cross_entropy(
     pred: torch.Tensor,
     y: torch.Tensor,
     w: torch.Tensor | None = None,
     multilabel: bool = False,
 ) -> torch.Tensor:
-    """Cross-entropy of logits (binary per label for a multi-label indicator ``y``),
-    averaged over the rows, weighted by ``w`` when given."""
-    if multilabel:
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            pred, y, reduction="none"
-        ).mean(1)
-    else:
-        loss = torch.nn.functional.cross_entropy(pred, y, reduction="none")
-    return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)
+    """:func:`binary_cross_entropy` for a multi-label ``y``, else
+    :func:`cross_entropy`."""
+    return (binary_cross_entropy if multilabel else cross_entropy)(pred, y, w)
+
+
+def hits(proba: Any, threshold: float = 0.5) -> Any:
+    """The multi-label decision: a label is predicted when its probability reaches
+    ``threshold`` (``>=``; numpy arrays or tensors)."""
+    return proba >= threshold
+
+
+def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of rows whose highest logit is the target class."""
+    return float((pred.argmax(1) == y).float().mean())
+
+
+def label_accuracy(
+    pred: torch.Tensor, y: torch.Tensor, threshold: float = 0.5
+) -> float:
+    """Share of (row, label) cells decided right from the logits ``pred`` by
+    :func:`hits` at ``threshold``."""
+    return float(
+        (hits(torch.sigmoid(pred.float()), threshold).float() == y).float().mean()
+    )
 
 
 def labels_from_hits(hits: np.ndarray, classes: np.ndarray, label_format: str) -> Any:

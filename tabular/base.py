@@ -15,7 +15,6 @@ from sklearn.base import TransformerMixin
 from sklearn.utils import TransformerTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
-from torch.nn import functional as F
 
 from deepfit import FitData, NeuralEstimator, SparseAdamW, TensorBatches, distributed
 from deepfit.data import check_sample_weight, is_frame
@@ -39,52 +38,12 @@ from tabular.preprocessing import (
     unique_names,
 )
 
-__all__ = [
-    "PREDICT_BATCH",
-    "TabularEstimator",
-    "accuracy",
-    "bce",
-    "cross_entropy",
-    "label_accuracy",
-    "mse",
-    "per_member",
-    "weighted_mean",
-]
+__all__ = ["PREDICT_BATCH", "TabularEstimator", "per_member"]
 
 # Rows per forward pass at prediction time.
 PREDICT_BATCH = 8192
 # Rows of the uniform sample a streamed fit reads medians and bin edges from.
 STREAM_SAMPLE = 100_000
-
-
-def weighted_mean(loss: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-    return loss.mean() if w is None else (loss * w).sum() / w.sum().clamp_min(1e-12)
-
-
-def cross_entropy(
-    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
-) -> torch.Tensor:
-    return weighted_mean(F.cross_entropy(pred, y, reduction="none"), w)
-
-
-def bce(
-    pred: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor | None = None,
-    pos_weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    if pos_weight is not None:
-        pos_weight = pos_weight.to(pred.device)
-    loss = F.binary_cross_entropy_with_logits(
-        pred, y, pos_weight=pos_weight, reduction="none"
-    )
-    return weighted_mean(loss.mean(1), w)
-
-
-def mse(
-    pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
-) -> torch.Tensor:
-    return weighted_mean((pred.float() - y).pow(2).mean(1), w)
 
 
 def per_member(loss: Any) -> Any:
@@ -101,14 +60,6 @@ def per_member(loss: Any) -> Any:
         return loss(pred, y, w)
 
     return member_loss
-
-
-def accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
-    return float((pred.argmax(1) == y).float().mean())
-
-
-def label_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
-    return float(((pred > 0).float() == y).float().mean())
 
 
 class TabularEstimator(TransformerMixin, NeuralEstimator):

@@ -20,15 +20,15 @@ from deepfit.callbacks import Callback
 from deepfit.data import check_class_labels
 from deepfit.params import Boolean, InstanceOf, Options
 from deepfit.stream import Moments, ValueCounts
-from tabular.base import (
-    TabularEstimator,
+from deepfit.targets import (
     accuracy,
-    bce,
+    binary_cross_entropy,
     cross_entropy,
+    hits,
     label_accuracy,
     mse,
-    per_member,
 )
+from tabular.base import TabularEstimator, per_member
 
 __all__ = ["TabularClassifier", "TabularRegressor"]
 
@@ -380,7 +380,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
             pw = self.pos_weight_
             if pw is not None:
                 pw = torch.as_tensor(pw, dtype=torch.float32)
-            return per_member(partial(bce, pos_weight=pw))
+            return per_member(partial(binary_cross_entropy, pos_weight=pw))
         return per_member(cross_entropy)
 
     def _combine(self) -> str:
@@ -417,7 +417,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
 
         def post(raw: torch.Tensor) -> np.ndarray:
             if self.multilabel_:
-                return (raw > 0).numpy().astype(np.int64)
+                return hits(torch.sigmoid(raw)).numpy().astype(np.int64)
             return self.classes_[raw.argmax(1).numpy()]
 
         check_is_fitted(self)

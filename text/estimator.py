@@ -31,7 +31,10 @@ from deepfit.data import check_sample_weight
 from deepfit.params import InstanceOf, Interval, Satisfies, SequenceOf
 from deepfit.schedules import Schedule, get_schedule
 from deepfit.targets import (
+    accuracy,
     encode_targets,
+    hits,
+    label_accuracy,
     label_set_accuracy,
     labels_from_hits,
     weighted_cross_entropy,
@@ -65,16 +68,8 @@ from text.tokenizer import PAD, Vocab
 __all__ = ["TextClassifier"]
 
 
-def _accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
-    return float((pred.argmax(1) == target).float().mean())
-
-
 def _n_rows(y: Any) -> int:
     return len(y) if hasattr(y, "__len__") else len(np.asarray(y))
-
-
-def _multilabel_accuracy(pred: torch.Tensor, target: torch.Tensor, threshold: float):
-    return float(((torch.sigmoid(pred) > threshold).float() == target).float().mean())
 
 
 @dataclass
@@ -388,8 +383,8 @@ device, verbose, warm_start, amp, callbacks
 
     def _metrics(self) -> dict[str, Any]:
         if self.multilabel_:
-            return {"accuracy": partial(_multilabel_accuracy, threshold=self.threshold)}
-        return {"accuracy": _accuracy}
+            return {"accuracy": partial(label_accuracy, threshold=self.threshold)}
+        return {"accuracy": accuracy}
 
     def _opt_func(self, module: nn.Module) -> Any:
         return partial(
@@ -644,7 +639,7 @@ device, verbose, warm_start, amp, callbacks
         if not self.multilabel_:
             return self.classes_[proba.argmax(1)]
         return labels_from_hits(
-            proba > self.threshold, self.classes_, self._label_format()
+            hits(proba, self.threshold), self.classes_, self._label_format()
         )
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -656,8 +651,8 @@ device, verbose, warm_start, amp, callbacks
                 accuracy_score(y, self.predict(X), sample_weight=sample_weight)
             )
         truth = self._targets(y, _n_rows(y), reset=False)
-        hits = self.predict_proba(X) > self.threshold
-        return label_set_accuracy(truth, hits, sample_weight)
+        hit = hits(self.predict_proba(X), self.threshold)
+        return label_set_accuracy(truth, hit, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -32,7 +32,9 @@ from deepfit.files import save_torch
 from deepfit.params import InstanceOf, Interval, Options, SequenceOf, warn
 from deepfit.schedules import Schedule
 from deepfit.targets import (
+    accuracy,
     encode_targets,
+    hits,
     label_set_accuracy,
     labels_from_hits,
     weighted_cross_entropy,
@@ -55,7 +57,7 @@ from vision.model import (
     load_body_weights,
     splitter,
 )
-from vision.targets import accuracy, fbeta
+from vision.targets import fbeta
 from vision.transforms import (
     AUGMENT_PRESETS,
     IMAGENET_MEAN,
@@ -704,7 +706,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         if not self.multilabel_:
             return self.classes_[proba.argmax(1)]
         return labels_from_hits(
-            proba >= self.threshold, self.classes_, self.label_format_
+            hits(proba, self.threshold), self.classes_, self.label_format_
         )
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -716,8 +718,8 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
                 accuracy_score(y, self.predict(X), sample_weight=sample_weight)
             )
         truth = self._encode_y(y, len(y), reset=False)
-        hits = self.predict_proba(X) >= self.threshold
-        return label_set_accuracy(truth, hits, sample_weight)
+        hit = hits(self.predict_proba(X), self.threshold)
+        return label_set_accuracy(truth, hit, sample_weight)
 
     def save_body(self, path: str | os.PathLike) -> None:
         """Write the fitted body (backbone) as a state dict, with torchvision's key

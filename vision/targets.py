@@ -1,16 +1,13 @@
-"""The metrics reported while training an image classifier (its labels are encoded by
-:func:`deepfit.targets.encode_targets`, shared with the text classifier)."""
+"""The multi-label metric reported while training an image classifier (its labels,
+losses and accuracy are :mod:`deepfit.targets`', shared with every classifier)."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["accuracy", "fbeta"]
+from deepfit.targets import hits
 
-
-def accuracy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Share of rows whose highest logit is the target class."""
-    return (pred.argmax(1) == target).float().mean()
+__all__ = ["fbeta"]
 
 
 def fbeta(
@@ -22,7 +19,7 @@ def fbeta(
 ) -> torch.Tensor:
     """Multi-label F-beta, averaged over samples (sklearn's ``average="samples"``), of
     ``sigmoid(pred) >= threshold`` against an indicator ``target``."""
-    p = (torch.sigmoid(pred) >= threshold).float()
+    p = hits(torch.sigmoid(pred), threshold).float()
     t = target.float()
     tp = (p * t).sum(1)
     precision = tp / (p.sum(1) + eps)

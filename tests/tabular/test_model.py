@@ -51,7 +51,8 @@ def test_tabular_model_with_bin_edges_trains_its_embedding():
 
 
 def test_batch_ensemble_members_and_their_combination():
-    from tabular.base import cross_entropy, mse, per_member
+    from deepfit.targets import cross_entropy, mse
+    from tabular.base import per_member
     from tabular.model import combine_members
 
     torch.manual_seed(0)
