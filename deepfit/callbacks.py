@@ -21,15 +21,13 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
 from deepfit.files import check_writable, save_torch
-
-if TYPE_CHECKING:
-    from deepfit.learner import Learner
 
 __all__ = [
     "EVENTS",
@@ -40,6 +38,7 @@ __all__ = [
     "EarlyStopping",
     "GradientClipping",
     "History",
+    "LearnerView",
     "ProgressBar",
     "report",
     "shown",
@@ -63,6 +62,38 @@ EVENTS = (
 )
 
 
+class LearnerView(Protocol):
+    """What callbacks read from, and set on, the learner that calls them
+    (:class:`deepfit.learner.Learner` is one): a protocol, so this module and the
+    learner's do not import each other."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer | None
+    loss: torch.Tensor
+    extra_loss: torch.Tensor | None
+    loss_func: Callable[..., torch.Tensor]
+    train_loss: float
+    valid_loss: float | None
+    metrics: dict[str, float]
+    tags: dict[str, Any]
+    lrs: list[float]
+    epoch: int
+    n_epochs: int
+    n_groups: int
+    batches: Iterable
+    xb: Any
+    yb: Any
+    pred: Any
+    interrupted: bool
+    diverged: bool
+
+    def forward(self, xb: Any) -> Any: ...
+    def autocast(self) -> Any: ...
+    def set_hyper(self, lrs: list[float]) -> None: ...
+    def batch_loss(self) -> float: ...
+    def fit(self, batches: Iterable, epochs: int, *args: Any, **kwargs: Any) -> Any: ...
+
+
 class CancelFit(Exception):
     """Raise from a callback to stop training; ``after_fit`` still runs."""
 
@@ -76,19 +107,19 @@ class Callback:
         """Raise if the callback cannot do its job (a folder it cannot write): called
         by an estimator's ``fit`` before any data is read or any training starts."""
 
-    def before_fit(self, learn: Learner) -> None: ...
-    def before_epoch(self, learn: Learner) -> None: ...
-    def before_batch(self, learn: Learner) -> None: ...
-    def after_loss(self, learn: Learner) -> None: ...
-    def before_step(self, learn: Learner) -> None: ...
-    def after_batch(self, learn: Learner) -> None: ...
-    def before_validate(self, learn: Learner) -> None: ...
-    def after_validate(self, learn: Learner) -> None: ...
-    def after_epoch(self, learn: Learner) -> None: ...
-    def after_fit(self, learn: Learner) -> None: ...
+    def before_fit(self, learn: LearnerView) -> None: ...
+    def before_epoch(self, learn: LearnerView) -> None: ...
+    def before_batch(self, learn: LearnerView) -> None: ...
+    def after_loss(self, learn: LearnerView) -> None: ...
+    def before_step(self, learn: LearnerView) -> None: ...
+    def after_batch(self, learn: LearnerView) -> None: ...
+    def before_validate(self, learn: LearnerView) -> None: ...
+    def after_validate(self, learn: LearnerView) -> None: ...
+    def after_epoch(self, learn: LearnerView) -> None: ...
+    def after_fit(self, learn: LearnerView) -> None: ...
 
 
-def _monitor_value(learn: Learner, monitor: str) -> float | None:
+def _monitor_value(learn: LearnerView, monitor: str) -> float | None:
     if monitor == "valid_loss":
         return learn.valid_loss
     if monitor == "train_loss":
@@ -122,16 +153,16 @@ class History(Callback):
         self.lrs: list[list[float]] = []
         self.diverged = False
 
-    def after_fit(self, learn: Learner) -> None:
+    def after_fit(self, learn: LearnerView) -> None:
         self.diverged = self.diverged or learn.diverged
 
-    def before_epoch(self, learn: Learner) -> None:
+    def before_epoch(self, learn: LearnerView) -> None:
         self._start = time.perf_counter()
 
-    def after_batch(self, learn: Learner) -> None:
+    def after_batch(self, learn: LearnerView) -> None:
         self.lrs.append(list(learn.lrs))
 
-    def after_epoch(self, learn: Learner) -> None:
+    def after_epoch(self, learn: LearnerView) -> None:
         row: dict[str, Any] = {
             "epoch": len(self.epochs),
             "train_loss": learn.train_loss,
@@ -188,7 +219,7 @@ class ProgressBar(Callback):
     def _wanted(self) -> bool:
         return shown(self.verbose)
 
-    def before_epoch(self, learn: Learner) -> None:
+    def before_epoch(self, learn: LearnerView) -> None:
         if self._wanted():
             from tqdm.auto import tqdm
 
@@ -200,11 +231,11 @@ class ProgressBar(Callback):
                 file=sys.stderr,
             )
 
-    def after_batch(self, learn: Learner) -> None:
+    def after_batch(self, learn: LearnerView) -> None:
         if self._bar is not None:
             self._bar.update(1)
 
-    def after_epoch(self, learn: Learner) -> None:
+    def after_epoch(self, learn: LearnerView) -> None:
         self._close()
         if self.verbose < 1:
             return
@@ -223,7 +254,7 @@ class ProgressBar(Callback):
         parts += [f"{k} {v:.4f}" for k, v in learn.metrics.items()]
         report("  ".join(parts), self.verbose)
 
-    def after_fit(self, learn: Learner) -> None:
+    def after_fit(self, learn: LearnerView) -> None:
         self._close()
 
     def _close(self) -> None:
@@ -238,7 +269,7 @@ class GradientClipping(Callback):
     def __init__(self, max_norm: float = 1.0) -> None:
         self.max_norm = max_norm
 
-    def before_step(self, learn: Learner) -> None:
+    def before_step(self, learn: LearnerView) -> None:
         torch.nn.utils.clip_grad_norm_(learn.model.parameters(), self.max_norm)
 
 
@@ -283,11 +314,11 @@ class AdversarialTraining(Callback):
         self._e = out
         return out
 
-    def before_fit(self, learn: Learner) -> None:
+    def before_fit(self, learn: LearnerView) -> None:
         mod = learn.model.get_submodule(self.module)
         self._handle = mod.register_forward_hook(self._hook)
 
-    def after_loss(self, learn: Learner) -> None:
+    def after_loss(self, learn: LearnerView) -> None:
         e, self._e = self._e, None
         if e is None or not learn.loss.requires_grad:
             return
@@ -305,7 +336,7 @@ class AdversarialTraining(Callback):
             self._r = None
         learn.extra_loss = adv  # one backward takes both losses
 
-    def after_fit(self, learn: Learner) -> None:
+    def after_fit(self, learn: LearnerView) -> None:
         if self._handle is not None:
             self._handle.remove()
         self._handle = self._e = self._r = None
@@ -341,7 +372,7 @@ class EarlyStopping(Callback):
         self.monitor, self.mode, self.patience = monitor, mode, patience
         self.min_delta, self.restore_best_weights = min_delta, restore_best_weights
 
-    def before_fit(self, learn: Learner) -> None:
+    def before_fit(self, learn: LearnerView) -> None:
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -354,7 +385,7 @@ class EarlyStopping(Callback):
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def after_epoch(self, learn: Learner) -> None:
+    def after_epoch(self, learn: LearnerView) -> None:
         value = _monitor_value(learn, self.monitor)
         if value is None:
             raise ValueError(
@@ -374,7 +405,7 @@ class EarlyStopping(Callback):
                     f"no improvement of {self.monitor} in {self.wait} epochs"
                 )
 
-    def after_fit(self, learn: Learner) -> None:
+    def after_fit(self, learn: LearnerView) -> None:
         if self.restore_best_weights and self.best_state is not None:
             learn.model.load_state_dict(self.best_state)
 
@@ -399,11 +430,11 @@ class Checkpoint(Callback):
         # A folder that cannot take the file fails now, not after an epoch.
         check_writable(self.path, "the checkpoint")
 
-    def before_fit(self, learn: Learner) -> None:
+    def before_fit(self, learn: LearnerView) -> None:
         self.check()  # also when a Learner is used directly
         self.best: float | None = None
 
-    def after_epoch(self, learn: Learner) -> None:
+    def after_epoch(self, learn: LearnerView) -> None:
         if self.save_best_only:
             value = _monitor_value(learn, self.monitor)
             if value is None:

@@ -16,15 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from deepfit.callbacks import Callback, CancelFit
+from deepfit.callbacks import Callback, CancelFit, LearnerView
 from deepfit.persist import persistable
-
-if TYPE_CHECKING:
-    from deepfit.learner import Learner
 
 __all__ = [
     "SUGGESTIONS",
@@ -223,7 +220,7 @@ class LRFinder(Callback):
         self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
         self.beta, self.diverge = beta, diverge
 
-    def before_fit(self, learn: Learner) -> None:
+    def before_fit(self, learn: LearnerView) -> None:
         self._was_training = learn.model.training
         self._saved_model = {
             k: v.detach().clone() for k, v in learn.model.state_dict().items()
@@ -234,14 +231,14 @@ class LRFinder(Callback):
         self.raw: list[float] = []
         self._avg, self._best, self.diverged, self._step = 0.0, math.inf, False, 0
 
-    def before_batch(self, learn: Learner) -> None:
+    def before_batch(self, learn: LearnerView) -> None:
         i = self._step
         self._lr = self.start_lr * (self.end_lr / self.start_lr) ** (
             i / (self.num_it - 1)
         )
         learn.set_hyper([self._lr] * learn.n_groups)
 
-    def after_batch(self, learn: Learner) -> None:
+    def after_batch(self, learn: LearnerView) -> None:
         value = learn.batch_loss()
         self._step += 1
         if not math.isfinite(value):
@@ -259,14 +256,14 @@ class LRFinder(Callback):
         if self._step >= self.num_it:
             raise CancelFit("the sweep is done")
 
-    def after_fit(self, learn: Learner) -> None:
+    def after_fit(self, learn: LearnerView) -> None:
         learn.model.load_state_dict(self._saved_model)
         learn.opt.load_state_dict(self._saved_opt)
         learn.model.train(self._was_training)
 
 
 def lr_find(
-    learn: Learner,
+    learn: LearnerView,
     batches: Iterable,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
