@@ -26,6 +26,7 @@ __all__ = [
     "known_values",
     "lookup_codes",
     "lookup_table",
+    "missing_everywhere",
 ]
 
 # Below this many rows, codes come from a dictionary lookup per value; above it, from
@@ -40,6 +41,14 @@ def known_values(values: pd.Index, counts: np.ndarray, min_frequency: int) -> pd
         return known.sort_values()
     except TypeError:  # mixed types: keep order of first appearance
         return known
+
+
+def missing_everywhere(col: Any) -> None:
+    """The error for a column with no value in any row (categorical or not)."""
+    raise ValueError(
+        f"column {col!r} is missing in every row; drop it (nothing can be learned "
+        "from it)"
+    )
 
 
 def _factorize(s: pd.Series, col: Any) -> tuple[np.ndarray, pd.Index]:
@@ -64,10 +73,7 @@ def fit_codes(
         codes, uniques = _factorize(s, col)
     missing = codes < 0
     if missing.all():
-        raise ValueError(
-            f"column {col!r} is missing in every row; drop it (nothing can be learned "
-            "from it)"
-        )
+        missing_everywhere(col)
     counts = np.bincount(codes[~missing], minlength=len(uniques))
     known = known_values(uniques, counts, min_frequency)
     has_na = bool(missing.any())

@@ -28,6 +28,7 @@ from tabular.categories import (
     known_values,
     lookup_codes,
     lookup_table,
+    missing_everywhere,
 )
 from tabular.columns import (
     column_kind,
@@ -268,35 +269,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
         ]
         raw, sources = self._raw_continuous(df)
-        medians, self.na_sources_ = np.empty(raw.shape[1]), []
-        for src, (lo, hi) in sources.items():
-            miss = np.isnan(raw[:, lo:hi])
-            if miss.all():
-                raise ValueError(
-                    f"column {src!r} is missing in every row; drop it (nothing can be "
-                    "learned from it)"
-                )
-            for j in range(lo, hi):
-                col = raw[:, j]
-                medians[j] = np.nanmedian(col) if miss.any() else np.median(col)
-            if miss.any():
-                self.na_sources_.append(src)
-        self.cat_output_names_, raw_names, na_names = self._output_names()
-        self.cont_names_ = raw_names + na_names
-        self.medians_ = dict(zip(raw_names, medians.tolist(), strict=True))
-        cont = self._finish_continuous(raw, sources)
-        empty = np.zeros(cont.shape[1])
-        with np.errstate(over="ignore", invalid="ignore"):  # checked in _set_scaling
-            std = cont.std(axis=0)
-        self._set_scaling(
-            cont.mean(axis=0) if len(cont) else empty,
-            std,
-            cont.min(axis=0) if len(cont) else empty,
-            cont.max(axis=0) if len(cont) else empty,
-            len(cont),
-        )
+        moments = Moments(raw.shape[1])
+        moments.update(raw)
+        self._fit_continuous(moments, sources, raw)
         self._cache: dict[Any, Any] = {}
-        return codes, self._scale(cont)
+        return codes, self._scale(self._finish_continuous(raw, sources))
 
     def _detect_columns(self, df: pd.DataFrame, by_dtype: bool) -> list[Any]:
         """Sort ``df``'s columns into categorical, continuous and datetime ones (and
@@ -423,10 +400,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 found = int_counts[col].total()
                 n_na = int(moments.rows - moments.n[sources[col][0]])
             if not len(found):
-                raise ValueError(
-                    f"column {col!r} is missing in every row; drop it (nothing can be "
-                    "learned from it)"
-                )
+                missing_everywhere(col)
             self.categories_[name] = known_values(
                 found.index, found.to_numpy(), self.min_frequency
             )
@@ -435,18 +409,28 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             len(self.categories_[c]) + 1 + int(self.has_na_[c]) for c in self.cat_names_
         ]
         assert moments is not None
-        self.na_sources_ = []
         raw_sample, _ = self._raw_continuous(sample.frame[columns])
+        self._fit_continuous(moments, sources, raw_sample)
+        self._cache = {}
+
+    def _fit_continuous(
+        self,
+        moments: Moments,
+        sources: dict[Any, tuple[int, int]],
+        raw_sample: np.ndarray,
+    ) -> None:
+        """The continuous outputs' fitted state, from the raw columns' exact
+        ``moments`` and a sample of their rows (every row, in memory) for the medians:
+        the ``_na`` indicators, the medians that fill missing values, and the scaling
+        of the filled columns and the indicators."""
+        self.na_sources_ = []
         medians = np.empty(raw_sample.shape[1])
         for src, (lo, hi) in sources.items():
             if (moments.n[lo:hi] == 0).all():
-                raise ValueError(
-                    f"column {src!r} is missing in every row; drop it (nothing can be "
-                    "learned from it)"
-                )
+                missing_everywhere(src)
             for j in range(lo, hi):
                 col = raw_sample[:, j]
-                # The sample may miss a rare column's values: its mean then stands in.
+                # A sample may miss a rare column's values: its mean then stands in.
                 medians[j] = (
                     np.nanmedian(col) if (~np.isnan(col)).any() else moments.mean[j]
                 )
@@ -455,7 +439,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.cat_output_names_, raw_names, na_names = self._output_names()
         self.cont_names_ = raw_names + na_names
         self.medians_ = dict(zip(raw_names, medians.tolist(), strict=True))
-        mean, std, low, high = moments.filled(medians)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked in _set_scaling
+            mean, std, low, high = moments.filled(medians)
         share = np.array(
             [1 - moments.n[sources[s][0]] / moments.rows for s in self.na_sources_]
         ).reshape(-1)
@@ -466,7 +451,6 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             np.concatenate([high, (share > 0).astype(np.float64)]),
             moments.rows,
         )
-        self._cache = {}
 
     def _set_scaling(
         self,
