@@ -25,6 +25,7 @@ __all__ = [
     "encode_targets",
     "hits",
     "label_accuracy",
+    "label_kind",
     "label_set_accuracy",
     "labels_from_hits",
     "mse",
@@ -48,7 +49,9 @@ def _is_label_list(v: Any) -> bool:
     return isinstance(v, (list, tuple, set, frozenset, np.ndarray, pd.Series))
 
 
-def _kind(y: Any) -> str:
+def label_kind(y: Any) -> str:
+    """``"indicator"`` (a 2-D matrix or DataFrame), ``"lists"`` (label lists) or
+    ``"single"`` (one label per row): the forms every classifier takes."""
     if isinstance(y, pd.DataFrame) or (
         isinstance(y, (np.ndarray, torch.Tensor)) and np.ndim(y) == 2
     ):
@@ -77,7 +80,7 @@ def encode_targets(
         raise TypeError(f"y must hold one label per row, got a string {y!r}")
     if not isinstance(y, (pd.DataFrame, np.ndarray, torch.Tensor)):
         y = list(y)
-    kind = _kind(y)
+    kind = label_kind(y)
     if len(y) != n:
         raise ValueError(f"X has {n} {rows} but y has {len(y)} labels")
     if kind == "indicator":

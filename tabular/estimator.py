@@ -24,8 +24,11 @@ from deepfit.targets import (
     accuracy,
     binary_cross_entropy,
     cross_entropy,
+    encode_targets,
     hits,
     label_accuracy,
+    label_kind,
+    labels_from_hits,
     mse,
 )
 from tabular.base import TabularEstimator, per_member
@@ -151,6 +154,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         *TabularEstimator._fitted_attributes,
         "classes_",
         "multilabel_",
+        "label_format_",
         "pos_weight_",
     )
 
@@ -245,6 +249,13 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         return self._fit(X, y, eval_set=eval_set, sample_weight=sample_weight)
 
     def _check_target(self, y: Any, n: int, reset: bool) -> np.ndarray:
+        if label_kind(y) == "lists":  # multi-label as label lists: their indicator
+            fitted = None if reset else (self.classes_, self.label_format_)
+            _, classes, ind = encode_targets(y, n, fitted, type(self).__name__)
+            if reset:
+                self.multilabel_, self.classes_ = True, classes
+                self.label_format_ = "lists"
+            return ind.numpy()
         columns = list(y.columns) if isinstance(y, pd.DataFrame) else None
         arr = np.asarray(y)
         if arr.dtype == object and arr.ndim == 1:  # numbers in an object column (JSON)
@@ -268,6 +279,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
             raise ValueError(f"Unknown label type: {kind}")
         if reset:
             self.multilabel_ = kind == "multilabel-indicator"
+            self.label_format_ = "indicator" if self.multilabel_ else "single"
             if self.multilabel_:
                 self.classes_ = (
                     np.asarray(columns, dtype=object)
@@ -350,6 +362,7 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         check_class_labels(labels, regressor="TabularRegressor")
         order = np.argsort(labels, kind="stable")
         self.multilabel_, self.pos_weight_ = False, None
+        self.label_format_ = "single"
         self.classes_, n = labels[order], counts.to_numpy(np.float64)[order]
         if len(self.classes_) < 2:
             raise ValueError(
@@ -411,18 +424,32 @@ class TabularClassifier(ClassifierMixin, TabularEstimator):
         return self._streamed(X, post, [str(c) for c in self.classes_], out)
 
     def predict(self, X: Any, out: Any = None) -> Any:
-        """Labels (multi-label: a 0/1 indicator array, threshold 0.5). For a streamed
-        ``X``, ``out`` (a path) writes them to a parquet file instead (column
-        ``prediction``)."""
+        """Labels. Multi-label: the labels whose probability reaches 0.5, in the form
+        ``y`` was given (a 0/1 indicator array, or an object array of label lists). For
+        a streamed ``X``, ``out`` (a path) writes them to a parquet file instead (column
+        ``prediction``; multi-label: a 0/1 column per label)."""
+        check_is_fitted(self)
+        lists = self.multilabel_ and self.label_format_ == "lists" and out is None
 
         def post(raw: torch.Tensor) -> np.ndarray:
-            if self.multilabel_:
-                return hits(torch.sigmoid(raw)).numpy().astype(np.int64)
-            return self.classes_[raw.argmax(1).numpy()]
+            if not self.multilabel_:
+                return self.classes_[raw.argmax(1).numpy()]
+            hit = hits(torch.sigmoid(raw)).numpy()
+            return labels_from_hits(
+                hit, self.classes_, "lists" if lists else "indicator"
+            )
 
-        check_is_fitted(self)
         names = [str(c) for c in self.classes_] if self.multilabel_ else ["prediction"]
         return self._streamed(X, post, names, out)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Fitted before label lists were taken: the form y was given in follows.
+        if "multilabel_" in state and "label_format_" not in state:
+            state = {
+                **state,
+                "label_format_": "indicator" if state["multilabel_"] else "single",
+            }
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -528,3 +528,25 @@ def test_tags_say_what_each_estimator_takes():
     tab = TabularClassifier().__sklearn_tags__()
     assert tab.input_tags.categorical and tab.input_tags.string
     assert CollabRegressor().__sklearn_tags__().input_tags.categorical  # ids
+
+
+@pytest.mark.parametrize(
+    "name", ["TabularClassifier", "TextClassifier", "ImageClassifier"]
+)
+def test_every_classifier_takes_the_same_target_forms(name: str) -> None:
+    """Labels one per row, label lists, or an indicator matrix: each classifier learns
+    its classes from each form and predicts in the form it was given (issue 42)."""
+    case = next(c for c in CASES if c.name == name)
+    _needs(case)
+    X, _ = case.data()
+    n = len(X)
+    lists = [[["a"], ["b"], ["a", "b"], []][i % 4] for i in range(n)]
+    indicator = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * n)[:n]
+    listed = case.make(0).fit(X, lists)
+    assert list(listed.classes_) == ["a", "b"] and listed.multilabel_
+    out = listed.predict(X)
+    assert out.dtype == object and all(isinstance(v, list) for v in out)
+    assert set().union(*map(set, out)) <= {"a", "b"}
+    assert case.make(0).fit(X, indicator).predict(X).shape == (n, 2)
+    single = case.make(0).fit(X, np.array(["a", "b"] * n)[:n])
+    assert list(single.classes_) == ["a", "b"] and not single.multilabel_
