@@ -67,6 +67,7 @@ from sklearn.model_selection import (
     TimeSeriesSplit,
     train_test_split,
 )
+from threadpoolctl import threadpool_limits
 
 from benchmarks._common import data_dir, md_table, parse_config, peak_rss_mb, save
 from tabular import TabularClassifier, TabularRegressor
@@ -566,7 +567,11 @@ def fit_score(
             frame = FRAMES[kind]
             model = make_peer(kind, table, seed, threads)
             cats = {"cat_features": categorical_columns(X_tr)}
-            model.fit(frame(X_tr, X_tr), y_tr, **(cats if kind == "catboost" else {}))
+            # HistGB has no n_jobs: its OpenMP pool gets the same threads as the others.
+            with threadpool_limits(threads, user_api="openmp"):
+                model.fit(
+                    frame(X_tr, X_tr), y_tr, **(cats if kind == "catboost" else {})
+                )
             X_eval = frame(X_te, X_tr)
         else:
             model = make_net(table, seed, params)
