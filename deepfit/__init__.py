@@ -15,7 +15,7 @@ from deepfit.callbacks import (
     ProgressBar,
 )
 from deepfit.data import TensorBatches, to_device, train_valid_split
-from deepfit.estimator import FitData, NeuralEstimator, resolve_device
+from deepfit.estimator import Decided, FitData, NeuralEstimator, resolve_device
 from deepfit.layers import (
     AdaptiveConcatPool2d,
     Dropout,
@@ -40,6 +40,7 @@ __all__ = [
     "CancelFit",
     "Checkpoint",
     "Constant",
+    "Decided",
     "Dropout",
     "EarlyStopping",
     "FitData",

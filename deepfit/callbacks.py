@@ -142,8 +142,9 @@ class History(Callback):
         seconds, then the fit's tags.
     lrs : list of list of float
         The rate of every layer group at every training batch.
-    diverged : bool
-        Whether any fit it followed diverged (``Learner.diverged`` says it of the last).
+    diverged, interrupted : bool
+        Whether any fit it followed diverged, or was cut short by Ctrl-C (the
+        learner's flags say it of its last fit).
     """
 
     order = -10
@@ -151,10 +152,11 @@ class History(Callback):
     def __init__(self) -> None:
         self.epochs: list[dict[str, Any]] = []
         self.lrs: list[list[float]] = []
-        self.diverged = False
+        self.diverged = self.interrupted = False
 
     def after_fit(self, learn: LearnerView) -> None:
         self.diverged = self.diverged or learn.diverged
+        self.interrupted = self.interrupted or learn.interrupted
 
     def before_epoch(self, learn: LearnerView) -> None:
         self._start = time.perf_counter()

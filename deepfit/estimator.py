@@ -60,7 +60,7 @@ from deepfit.params import (
 from deepfit.persist import persistable, save
 from deepfit.schedules import Schedule
 
-__all__ = ["FitData", "NeuralEstimator", "resolve_device"]
+__all__ = ["Decided", "FitData", "NeuralEstimator", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -108,6 +108,16 @@ class _SweepDone(Exception):
     def __init__(self, result: LRFinderResult) -> None:
         super().__init__("learning-rate sweep done")
         self.result = result
+
+
+@dataclass
+class Decided:
+    """What a recipe decided: the rate it trained at (the finder's, say), and whether
+    Ctrl-C cut it short in a stage the estimator's History did not follow (a language
+    model's, say). A recipe may also return the rate alone."""
+
+    lr: Any
+    interrupted: bool = False
 
 
 @dataclass
@@ -481,7 +491,10 @@ class NeuralEstimator(BaseEstimator):
                 self.module_.to(self._device())
                 learner = self._make_learner()
                 history = History()
-                lr = self._recipe(learner, data, history)
+                decided = self._recipe(learner, data, history)
+                if not isinstance(decided, Decided):  # a recipe may return its rate
+                    decided = Decided(decided)
+                lr = decided.lr
             if history.diverged and not history.epochs:
                 raise FloatingPointError(
                     f"training diverged in its first epoch (the loss was {learner.train_loss}"
@@ -501,7 +514,7 @@ class NeuralEstimator(BaseEstimator):
         distributed.broadcast_module(self.module_)  # one model on every rank
         self.history_ = self._history_frame(history, reset)
         self.n_epochs_ = len(history.epochs)
-        self.interrupted_ = learner.interrupted
+        self.interrupted_ = decided.interrupted or history.interrupted
         self.diverged_ = history.diverged
         self.lr_ = lr
         return self

@@ -21,6 +21,7 @@ from torch import nn
 from deepfit import (
     AdversarialTraining,
     Callback,
+    Decided,
     FitData,
     GradientClipping,
     History,
@@ -517,8 +518,7 @@ device, verbose, warm_start, amp, callbacks
         pretrained = data.source is not None or self.lm_epochs > 0
         if data.reset:
             if self._pretrain(learner.model, data):
-                learner.interrupted = True  # Ctrl-C in the language-model stage
-                return None
+                return Decided(None, interrupted=True)  # Ctrl-C in the LM stage
         n = learner.n_groups
         cbs = self._fit_callbacks(history, data.valid)
         sched = self._schedule()

@@ -16,7 +16,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from deepfit import Callback, FitData, History, Learner
+from deepfit import Callback, Decided, FitData, History, Learner
 from deepfit.data import check_sample_weight
 from deepfit.params import InstanceOf, Interval
 from deepfit.schedules import Schedule
@@ -479,10 +479,9 @@ callbacks
                 else data.per_class_weights[k],
             )
             if interrupted:
-                learner.interrupted = True
                 break
         self._calibrate(data)
-        return lr
+        return Decided(lr, interrupted)
 
     def _calibrate(self, data: _ClassTexts) -> None:
         """The scale and offsets from the held-out texts; without any (or with
