@@ -336,7 +336,8 @@ class AdversarialTraining(Callback):
                 adv = learn.loss_func(learn.forward(learn.xb), *learn.yb)
         finally:
             self._r = None
-        learn.extra_loss = adv  # one backward takes both losses
+        # One backward takes both losses (and what other callbacks added).
+        learn.extra_loss = adv if learn.extra_loss is None else learn.extra_loss + adv
 
     def after_fit(self, learn: LearnerView) -> None:
         if self._handle is not None:

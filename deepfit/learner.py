@@ -310,8 +310,10 @@ class Learner:
 
         In a distributed fit the forward runs through ``DistributedDataParallel``, which
         averages the gradients over the ranks during the backward. A callback that adds
-        a loss (adversarial training) sets ``extra_loss`` in ``after_loss``: one backward
-        then takes both, as ``DistributedDataParallel`` needs."""
+        a term to what is minimised (adversarial training, activation regularisation)
+        adds it to ``extra_loss`` in ``after_loss``: one backward then takes them all,
+        as ``DistributedDataParallel`` needs; ``train_loss`` is the loss function's
+        alone."""
         xb, *yb = to_device(batch, self.device)
         self.xb, self.yb = xb, yb
         self._call("before_batch")

@@ -53,22 +53,26 @@ def lm_loss(
 
 
 class ActivationRegularization(Callback):
-    """AR and TAR (AWD-LSTM sec. 4.6), added to the loss of each training batch:
-    ``alpha`` times the mean square of the last layer's dropped outputs and ``beta``
-    times the mean square of the step-to-step change of its raw outputs. Validation and
-    prediction losses stay the plain cross-entropy."""
+    """AR and TAR (AWD-LSTM sec. 4.6), added to what each training batch minimises (the
+    learner's ``extra_loss``, as adversarial training's term): ``alpha`` times the mean
+    square of the last layer's dropped outputs and ``beta`` times the mean square of the
+    step-to-step change of its raw outputs. ``train_loss`` stays the cross-entropy, as
+    validation's."""
 
     def __init__(self, alpha: float = 2.0, beta: float = 1.0) -> None:
         self.alpha, self.beta = alpha, beta
 
     def after_loss(self, learn: Learner) -> None:
-        pred = learn.pred
+        pred, extra = learn.pred, []
         if self.alpha:
-            learn.loss = learn.loss + self.alpha * pred.dropped.float().pow(2).mean()
+            extra.append(self.alpha * pred.dropped.float().pow(2).mean())
         raw = pred.raw
         if self.beta and raw.size(1) > 1:
-            step = (raw[:, 1:] - raw[:, :-1]).float().pow(2).mean()
-            learn.loss = learn.loss + self.beta * step
+            extra.append(self.beta * (raw[:, 1:] - raw[:, :-1]).float().pow(2).mean())
+        for term in extra:
+            learn.extra_loss = (
+                term if learn.extra_loss is None else learn.extra_loss + term
+            )
 
 
 class ResetState(Callback):
