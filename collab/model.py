@@ -465,11 +465,13 @@ class ItemAutoencoder(nn.Module):
     users, so :meth:`rank_scores` ranks by the mean of their scores,
     each standardised per user (weight ``mix`` on the nonlinear path).
 
-    With attributes (hybrid, as LightFM), a user's attributes join the first layer of
-    the nonlinear path, and an item's output vector and bias are its free ones plus
-    those its attributes give (:class:`AttributeEmbedding`): a user with no interactions
-    is scored from their attributes, and an item with none (``known`` False: its free
-    vector and bias stay zero) from its attributes.
+    With attributes (hybrid, as LightFM): on the item-item path a user with no
+    interactions is scored by ``user_prior``, a ridge regression of the training rows
+    on the attributes' design (the caller also writes an attribute-predicted column of
+    the map for each item without interactions). On the nonlinear path a user's
+    attributes join its first layer, and an item's output vector and bias are its free
+    ones plus those its attributes give (:class:`AttributeEmbedding`; ``known`` False:
+    the free ones stay zero).
 
     Shape:
         - Input: ``(B, n_items)`` interaction weights (0 where there was none), and with
