@@ -315,7 +315,7 @@ class CollabRecommender(NeuralEstimator):
                 )
         valid_rows = None
         if eval_set is not None:
-            ev = eval_set[0] if isinstance(eval_set, tuple) else eval_set
+            ev = eval_set[0]
             vu, vi, vw = self._pairs(ev)
             vi_codes = encode_ids(item_vocab, vi)
             keep = vi_codes >= 0  # items the model has no output for cannot count

@@ -464,6 +464,25 @@ class NeuralEstimator(BaseEstimator):
             )
         return result.suggestion
 
+    def _eval_pair(self, eval_set: Any) -> tuple[Any, Any] | None:
+        """``eval_set`` as ``(X_valid, y_valid)``, checked once for every estimator: a
+        pair for those that learn targets; for those that learn from ``X`` alone, ``X``
+        or ``(X,)`` (``y_valid`` is then None)."""
+        if eval_set is None:
+            return None
+        sequence = isinstance(eval_set, (tuple, list))
+        if self.__sklearn_tags__().target_tags.required:
+            if not (sequence and len(eval_set) == 2):
+                raise ValueError(
+                    f"eval_set must be a pair (X_valid, y_valid), got "
+                    f"{type(eval_set).__name__}"
+                    + (f" of length {len(eval_set)}" if sequence else "")
+                )
+            return tuple(eval_set)
+        if isinstance(eval_set, tuple) and len(eval_set) in (1, 2):
+            return (eval_set[0], None)
+        return (eval_set, None)
+
     def _is_warm(self) -> bool:
         return bool(self.warm_start) and hasattr(self, "module_")
 
@@ -474,6 +493,7 @@ class NeuralEstimator(BaseEstimator):
         self._validate_params()
         for cb in self.callbacks or []:
             cb.check()
+        eval_set = self._eval_pair(eval_set)
         distributed.init_from_env(resolve_device(self.device))  # under torchrun
         reset = not self._is_warm()
         saved = self.__dict__.copy()

@@ -376,6 +376,21 @@ bad(
 )
 
 
+bad(
+    SUPERVISED,
+    "eval_set_not_a_pair",
+    fit_kw(lambda X, y: {"eval_set": X}),
+    ValueError,
+    r"eval_set must be a pair \(X_valid, y_valid\)",
+)
+bad(
+    SUPERVISED,
+    "eval_set_of_three",
+    fit_kw(lambda X, y: {"eval_set": (X, y, y)}),
+    ValueError,
+    r"eval_set must be a pair .* of length 3",
+)
+
 # ---- issue 40: values too large, column names, labels ----------------------------------
 bad(
     TABULAR,

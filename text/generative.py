@@ -373,8 +373,6 @@ callbacks
         w = check_sample_weight(sample_weight, len(texts))
         eval_texts = eval_codes = None
         if eval_set is not None:
-            if not (isinstance(eval_set, (tuple, list)) and len(eval_set) == 2):
-                raise ValueError("eval_set must be a pair (X_valid, y_valid)")
             eval_texts = as_texts(eval_set[0], self.text_col, "eval_set X")
             eval_codes = self._targets(eval_set[1], len(eval_texts), False).numpy()
         source = encoder_source(self.language_model) if reset else None

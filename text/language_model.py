@@ -401,7 +401,7 @@ device, verbose, warm_start, amp, callbacks
         docs = self._docs(tokens)
         valid_docs = None
         if eval_set is not None:
-            ev = eval_set[0] if isinstance(eval_set, tuple) else eval_set
+            ev = eval_set[0]
             valid_docs = self._encode(as_texts(ev, self.text_col, "eval_set"))
         elif len(docs) >= 20:
             train_idx, valid_idx = self._validation_split(len(docs))
