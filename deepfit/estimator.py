@@ -228,7 +228,7 @@ class NeuralEstimator(BaseEstimator):
         # is on the loading allow-list; a user's subclass elsewhere is not.
         super().__init_subclass__(**kwargs)
         if cls.__module__.split(".")[0] in PACKAGES:
-            persistable(cls)
+            persistable(cls, *cls.__dict__.get("_moved_from", ()))
 
     # Subclasses merge their own: {**NeuralEstimator._parameter_constraints, ...}.
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {

@@ -60,14 +60,16 @@ _CLASSES: dict[str, type] = {}
 _ALSO = "sklearn.frozen._frozen.FrozenEstimator"  # wraps a fitted language model
 
 
-def persistable(cls: type) -> type:
+def persistable(cls: type, *aliases: str) -> type:
     """Class decorator: a model file may hold instances of ``cls`` (an estimator, or a
     value one holds: a fitted preprocessor, a vocabulary, a schedule). Only classes of
-    deepfit's packages are accepted; subclasses are not included, each is marked."""
-    name = _name(cls)
-    if name.split(".")[0] not in PACKAGES:
-        raise TypeError(f"only deepfit's own classes are persistable, not {name}")
-    _CLASSES[name] = cls
+    deepfit's packages are accepted; subclasses are not included, each is marked.
+    ``aliases``: where the class was defined before it moved, so that files written
+    then still load."""
+    for name in (_name(cls), *aliases):
+        if name.split(".")[0] not in PACKAGES:
+            raise TypeError(f"only deepfit's own classes are persistable, not {name}")
+        _CLASSES[name] = cls
     return cls
 
 

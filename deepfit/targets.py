@@ -51,12 +51,23 @@ def _is_label_list(v: Any) -> bool:
 
 def label_kind(y: Any) -> str:
     """``"indicator"`` (a 2-D matrix or DataFrame), ``"lists"`` (label lists) or
-    ``"single"`` (one label per row): the forms every classifier takes."""
+    ``"single"`` (one label per row): the forms every classifier takes. Rows of 0/1 of
+    one length are an indicator matrix written as lists, as scikit-learn reads them."""
     if isinstance(y, pd.DataFrame) or (
         isinstance(y, (np.ndarray, torch.Tensor)) and np.ndim(y) == 2
     ):
         return "indicator"
-    return "lists" if len(y) and all(_is_label_list(v) for v in y) else "single"
+    if not (len(y) and all(_is_label_list(v) for v in y)):
+        return "single"
+    rows_ok = all(isinstance(v, (list, tuple, np.ndarray)) for v in y)
+    if len({len(v) for v in y}) == 1 and rows_ok:
+        rows = np.asarray([list(v) for v in y], dtype=object)
+        if rows.size and all(
+            isinstance(x, (bool, int, np.bool_, np.integer)) and x in (0, 1)
+            for x in rows.ravel()
+        ):
+            return "indicator"
+    return "lists"
 
 
 def encode_targets(

@@ -299,3 +299,24 @@ def test_time_of_day_and_date_columns_round_trip(tmp_path):
     back = deepfit.load(tmp_path / "m")
     assert list(back.preprocessor_.categories_["at"]) == sorted(set(X["at"]))
     np.testing.assert_allclose(back.predict(X), est.predict(X), atol=1e-6)
+
+
+def test_a_file_naming_a_class_where_it_was_defined_before_it_moved_loads(tmp_path):
+    """TabularRegressor moved from tabular.estimator to tabular.regressor: files
+    written before name the old place."""
+    from tabular import TabularRegressor
+    from tests.tabular.test_estimator import FAST, make_data
+
+    X, _ = make_data(200)
+    est = TabularRegressor(**FAST).fit(X, X["x"] * 2)
+    est.save(tmp_path / "m")
+    meta, tensors = _read(tmp_path / "m")
+    assert meta["class"] == "tabular.regressor.TabularRegressor"
+    _write(
+        tmp_path / "old",
+        {**meta, "class": "tabular.estimator.TabularRegressor"},
+        tensors,
+    )
+    back = deepfit.load(tmp_path / "old")
+    assert type(back) is TabularRegressor
+    np.testing.assert_allclose(back.predict(X), est.predict(X), atol=1e-6)
