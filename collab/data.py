@@ -35,6 +35,7 @@ __all__ = [
     "AttributeCodes",
     "InteractionRows",
     "StreamedRatings",
+    "check_attribute_overlap",
     "check_rating_range",
     "check_ratings",
     "encode_ids",
@@ -495,4 +496,18 @@ def rating_batches(
         valid_batch_size=8192,
         generator=generator,
         valid_keep=known,
+    )
+
+
+def check_attribute_overlap(
+    frame: pd.DataFrame | None, ids: pd.Index, role: str
+) -> None:
+    """Refuse attributes that describe none of the ids of the interactions: nothing
+    could learn what they mean (often ids of another type, ``'196'`` for ``196``)."""
+    if frame is None or not len(frame) or ids.isin(frame.index).any():
+        return
+    raise ValueError(
+        f"{role}_features' index matches none of the {len(ids)} {role}s of X (its ids "
+        f"look like {frame.index[0]!r}, X's like {ids[0]!r}): index it by the {role} "
+        "ids of X, with their type"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from functools import partial
 from typing import Any, ClassVar
 
@@ -26,7 +26,7 @@ from collab.data import (
     warn_cold,
 )
 from collab.model import EmbeddingDotBias, EmbeddingNN, ServedRatings, splitter
-from collab.ranking import check_k, id_index, similar_items, top_k_frame
+from collab.ranking import FactorModel, check_k, id_index, similar_items, top_k_frame
 from deepfit import FitData, NeuralEstimator, TensorBatches
 from deepfit.callbacks import Callback
 from deepfit.data import check_sample_weight
@@ -61,7 +61,7 @@ def _rmse(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(torch.sqrt(nn.functional.mse_loss(pred, target)))
 
 
-class CollabRegressor(RegressorMixin, NeuralEstimator):
+class CollabRegressor(FactorModel, RegressorMixin, NeuralEstimator):
     """Predict ratings from who rated what, with learned user and item embeddings.
 
     ``fit(X, y)`` takes a DataFrame with a user id column and an item id column (any
@@ -676,81 +676,6 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         check_is_fitted(self)
         return similar_items(self.items_, self.module_.item_vectors(), item, k)
 
-    # ---- interpretation -------------------------------------------------------------
-
-    def _weights(self, name: str) -> np.ndarray:
-        check_is_fitted(self)
-        module = self.module_
-        with torch.inference_mode():
-            if name == "user_factors":
-                w = module.user_vectors()
-            elif name == "item_factors":
-                w = module.item_vectors()
-            else:
-                w = getattr(module, name).weight
-            return w.detach().float().cpu().numpy()
-
-    @property
-    def item_bias_(self) -> pd.Series:
-        return pd.Series(
-            self._weights("item_bias")[:, 0], index=self.items_, name="bias"
-        )
-
-    @property
-    def user_bias_(self) -> pd.Series:
-        return pd.Series(
-            self._weights("user_bias")[:, 0], index=self.users_, name="bias"
-        )
-
-    @property
-    def item_factors_(self) -> pd.DataFrame:
-        w = self._weights("item_factors")
-        return pd.DataFrame(w, index=self.items_, columns=_factor_names(w.shape[1]))
-
-    @property
-    def user_factors_(self) -> pd.DataFrame:
-        w = self._weights("user_factors")
-        return pd.DataFrame(w, index=self.users_, columns=_factor_names(w.shape[1]))
-
-    def item_components(
-        self, n_components: int = 3, items: Sequence[Hashable] | None = None
-    ) -> pd.DataFrame:
-        """Item factors projected onto their top principal components.
-
-        The first components of the item factors tend to be readable axes of taste
-        (say blockbuster vs. art house); sort by one and look at both ends.
-
-        Parameters
-        ----------
-        n_components : int, default=3
-        items : list of ids, optional
-            Fit the projection on these items only (say the 1,000 most rated, from
-            ``item_counts_``): rarely rated items have noisy factors.
-
-        Returns
-        -------
-        DataFrame
-            One row per item, columns ``pc1 .. pcN``. ``.attrs["explained_variance_ratio"]``
-            holds each component's share of the variance.
-        """
-        from sklearn.decomposition import PCA
-
-        factors = self.item_factors_
-        if items is not None:
-            missing = [it for it in items if it not in factors.index]
-            if missing:
-                raise KeyError(f"items not seen in training: {missing[:5]}")
-            factors = factors.loc[list(items)]
-        pca = PCA(n_components=n_components)
-        proj = pca.fit_transform(factors.to_numpy())
-        out = pd.DataFrame(
-            proj,
-            index=factors.index,
-            columns=[f"pc{j + 1}" for j in range(proj.shape[1])],
-        )
-        out.attrs["explained_variance_ratio"] = pca.explained_variance_ratio_.tolist()
-        return out
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # Positional id columns (user_col=0, item_col=1) take a 2-D array of ids.
@@ -760,7 +685,3 @@ class CollabRegressor(RegressorMixin, NeuralEstimator):
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags
-
-
-def _factor_names(n: int) -> list[str]:
-    return [f"f{j}" for j in range(n)]

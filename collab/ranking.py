@@ -1,21 +1,23 @@
-"""What the two collab estimators share for ranking: the ``k`` check, id lists, the top-k
-frame and cosine neighbours of an item's factors."""
+"""What the collab estimators share for ranking (the ``k`` check, id lists, the top-k
+frame, cosine neighbours of an item's vector) and the factor API of a factor model
+(:class:`FactorModel`: biases, factors and their principal components as frames)."""
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from collab.data import encode_ids
 
-__all__ = ["check_k", "id_index", "similar_items", "top_k_frame"]
+__all__ = ["FactorModel", "check_k", "id_index", "similar_items", "top_k_frame"]
 
 
 def check_k(k: Any, n_items: int) -> int:
@@ -76,3 +78,86 @@ def similar_items(
             "rank": np.arange(1, len(idx) + 1),
         }
     )
+
+
+class FactorModel:
+    """The factor API of a fitted estimator whose ``module_`` has user and item biases
+    and vectors (``user_vectors()``, ``item_vectors()``), indexed by ``users_`` and
+    ``items_``: what to read a factor model by."""
+
+    def _weights(self, name: str) -> np.ndarray:
+        check_is_fitted(self)
+        module = self.module_
+        with torch.inference_mode():
+            if name == "user_factors":
+                w = module.user_vectors()
+            elif name == "item_factors":
+                w = module.item_vectors()
+            else:
+                w = getattr(module, name).weight
+            return w.detach().float().cpu().numpy()
+
+    @property
+    def item_bias_(self) -> pd.Series:
+        return pd.Series(
+            self._weights("item_bias")[:, 0], index=self.items_, name="bias"
+        )
+
+    @property
+    def user_bias_(self) -> pd.Series:
+        return pd.Series(
+            self._weights("user_bias")[:, 0], index=self.users_, name="bias"
+        )
+
+    @property
+    def item_factors_(self) -> pd.DataFrame:
+        w = self._weights("item_factors")
+        return pd.DataFrame(w, index=self.items_, columns=_factor_names(w.shape[1]))
+
+    @property
+    def user_factors_(self) -> pd.DataFrame:
+        w = self._weights("user_factors")
+        return pd.DataFrame(w, index=self.users_, columns=_factor_names(w.shape[1]))
+
+    def item_components(
+        self, n_components: int = 3, items: Sequence[Hashable] | None = None
+    ) -> pd.DataFrame:
+        """Item factors projected onto their top principal components.
+
+        The first components of the item factors tend to be readable axes of taste
+        (say blockbuster vs. art house); sort by one and look at both ends.
+
+        Parameters
+        ----------
+        n_components : int, default=3
+        items : list of ids, optional
+            Fit the projection on these items only (say the 1,000 most rated, from
+            ``item_counts_``): rarely rated items have noisy factors.
+
+        Returns
+        -------
+        DataFrame
+            One row per item, columns ``pc1 .. pcN``. ``.attrs["explained_variance_ratio"]``
+            holds each component's share of the variance.
+        """
+        from sklearn.decomposition import PCA
+
+        factors = self.item_factors_
+        if items is not None:
+            missing = [it for it in items if it not in factors.index]
+            if missing:
+                raise KeyError(f"items not seen in training: {missing[:5]}")
+            factors = factors.loc[list(items)]
+        pca = PCA(n_components=n_components)
+        proj = pca.fit_transform(factors.to_numpy())
+        out = pd.DataFrame(
+            proj,
+            index=factors.index,
+            columns=[f"pc{j + 1}" for j in range(proj.shape[1])],
+        )
+        out.attrs["explained_variance_ratio"] = pca.explained_variance_ratio_.tolist()
+        return out
+
+
+def _factor_names(n: int) -> list[str]:
+    return [f"f{j}" for j in range(n)]

@@ -21,6 +21,7 @@ from collab.closed_form import attribute_design, edlae, ridge
 from collab.data import (
     AttributeCodes,
     InteractionRows,
+    check_attribute_overlap,
     encode_ids,
     id_column,
     id_vocabulary,
@@ -291,7 +292,7 @@ class CollabRecommender(NeuralEstimator):
                 (user_features, user_vocab, "user"),
                 (item_features, seen_items, "item"),
             ):
-                _check_overlap(frame, ids, role)
+                check_attribute_overlap(frame, ids, role)
             item_vocab = seen_items
             if item_features is not None:  # items known by their attributes alone
                 item_vocab = id_vocabulary(
@@ -691,15 +692,3 @@ class CollabRecommender(NeuralEstimator):
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         return tags
-
-
-def _check_overlap(frame: pd.DataFrame | None, ids: pd.Index, role: str) -> None:
-    """Refuse attributes that describe none of the ids of the interactions: nothing
-    could learn what they mean (often ids of another type, ``'196'`` for ``196``)."""
-    if frame is None or not len(frame) or ids.isin(frame.index).any():
-        return
-    raise ValueError(
-        f"{role}_features' index matches none of the {len(ids)} {role}s of X (its ids "
-        f"look like {frame.index[0]!r}, X's like {ids[0]!r}): index it by the {role} "
-        "ids of X, with their type"
-    )

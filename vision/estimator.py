@@ -52,6 +52,7 @@ from vision.model import (
     BUILTIN_ARCHS,
     ImageModel,
     body_features,
+    check_arch,
     create_body,
     create_head,
     load_body_weights,
@@ -65,6 +66,7 @@ from vision.transforms import (
     eval_transform,
     presize,
     resize_batch,
+    resized,
     train_transform,
     tta_views,
 )
@@ -327,15 +329,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         return "registry", enum[name]
 
     def _check_params(self) -> None:
-        if self.arch not in BUILTIN_ARCHS:
-            from torchvision import models
-
-            name = ARCH_ALIASES.get(self.arch, self.arch)
-            if name not in models.list_models(module=models):
-                raise ValueError(
-                    f"unknown arch {self.arch!r}: use 'small_resnet' or a torchvision "
-                    "classification model name such as 'resnet34'"
-                )
+        check_arch(self.arch)
         sizes = self._sizes()
         if self.epochs < len(sizes):
             raise ValueError(
@@ -380,9 +374,8 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         return splitter(module)
 
     def _opt_func(self, module: nn.Module) -> Any:
-        # AdamW as the engine's default, with its fused kernel where torch has one: on a
-        # CPU it steps resnet-sized models 3-4 times faster (the step dominates a small
-        # batch, e.g. the finder's).
+        # AdamW with its fused kernel where torch has one: on a CPU it steps resnet-sized
+        # models 3-4 times faster (the step dominates a small batch, the finder's).
         fused = True if self._device().type in ("cpu", "cuda") else None
         return partial(
             torch.optim.AdamW, betas=(0.9, 0.99), weight_decay=0.01, fused=fused
@@ -400,38 +393,6 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
             return int(self.num_workers)
         return 0 if images.in_memory else default_workers()
 
-    def _resized(
-        self,
-        images: Images,
-        size: int,
-        margin: bool = False,
-        cache: dict[Any, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """An in-memory set resized: to ``size`` (centre square), or with ``margin``
-        only shrunk to the pre-crop size (keeping the aspect ratio). A fit passes its
-        own ``cache`` (each size is resized once per fit); prediction, none."""
-        cache = {} if cache is None else cache
-        key = (id(images), size, margin)
-        if key not in cache:
-            t = images.tensor
-            if margin:
-                target = presize(size)
-                if min(t.shape[-2:]) > target:
-                    from torchvision.transforms.v2 import functional as TF
-
-                    t = torch.cat(
-                        [
-                            TF.resize(t[i : i + 256], target, antialias=True)
-                            for i in range(0, len(t), 256)
-                        ]
-                    )
-            else:
-                t = torch.cat(
-                    [resize_batch(t[i : i + 256], size) for i in range(0, len(t), 256)]
-                )
-            cache[key] = t
-        return cache[key]
-
     def _train_batches(
         self,
         images: Images,
@@ -443,7 +404,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
         gen = self._generator(offset=size)
         if images.in_memory and self.augment is None:
             return TensorBatches(
-                self._resized(images, size, cache=cache),
+                resized(images.tensor, size, cache=cache),
                 targets,
                 weights,
                 batch_size=self.batch_size,
@@ -452,7 +413,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
                 generator=gen,
             )
         if images.in_memory:
-            images = Images(tensor=self._resized(images, size, True, cache))
+            images = Images(tensor=resized(images.tensor, size, True, cache))
         ds = ImageDataset(
             images,
             train_transform(self.augment, size),
@@ -481,7 +442,7 @@ class ImageClassifier(ClassifierMixin, NeuralEstimator):
     ) -> Iterable:
         bs = max(self.batch_size, 64)
         if images.in_memory:
-            x = self._resized(images, size, cache=cache)
+            x = resized(images.tensor, size, cache=cache)
             return TensorBatches(x, targets, batch_size=bs)
         ds = ImageDataset(images, eval_transform(size), targets, size)
         return make_loader(

@@ -21,6 +21,7 @@ __all__ = [
     "ImageModel",
     "Normalize",
     "SmallResNet",
+    "check_arch",
     "create_body",
     "create_head",
     "crop_kernels",
@@ -222,6 +223,20 @@ _CLASSIFIER_NAMES = ("classifier", "fc", "head", "heads", "last_linear")
 
 def _has_conv(m: nn.Module) -> bool:
     return any(isinstance(s, nn.Conv2d) for s in m.modules())
+
+
+def check_arch(arch: str) -> None:
+    """Raise naming ``arch`` unless it is a built-in body or a torchvision
+    classification model (or an alias of one)."""
+    if arch in BUILTIN_ARCHS:
+        return
+    from torchvision import models
+
+    if ARCH_ALIASES.get(arch, arch) not in models.list_models(module=models):
+        raise ValueError(
+            f"unknown arch {arch!r}: use 'small_resnet' or a torchvision "
+            "classification model name such as 'resnet34'"
+        )
 
 
 def create_body(

@@ -21,6 +21,7 @@ data augmentation):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torchvision.transforms import v2
@@ -35,6 +36,7 @@ __all__ = [
     "eval_transform",
     "presize",
     "resize_batch",
+    "resized",
     "train_transform",
     "tta_views",
 ]
@@ -136,3 +138,36 @@ def tta_views(augment: str | None) -> list[Callable[[torch.Tensor], torch.Tensor
     if augment == "top-down":
         return [lambda x, k=k: dihedral(x, k) for k in range(8)]
     return [lambda x: x]
+
+
+def resized(
+    images: torch.Tensor,
+    size: int,
+    margin: bool = False,
+    cache: dict[Any, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """An in-memory set of images ``(N, C, H, W)`` resized: to ``size`` (centre
+    square), or with ``margin`` only shrunk to :func:`presize` (keeping the aspect
+    ratio), 256 images at a time. A fit passes its own ``cache`` (each size is resized
+    once per fit); prediction, none."""
+    cache = {} if cache is None else cache
+    key = (id(images), size, margin)
+    if key not in cache:
+        t = images
+        if margin:
+            target = presize(size)
+            if min(t.shape[-2:]) > target:
+                from torchvision.transforms.v2 import functional as TF
+
+                t = torch.cat(
+                    [
+                        TF.resize(t[i : i + 256], target, antialias=True)
+                        for i in range(0, len(t), 256)
+                    ]
+                )
+        else:
+            t = torch.cat(
+                [resize_batch(t[i : i + 256], size) for i in range(0, len(t), 256)]
+            )
+        cache[key] = t
+    return cache[key]
