@@ -84,7 +84,8 @@ def _allowed(cls: type) -> bool:
 def _class(name: str, path: Path) -> type:
     """The class ``name`` when it is on the allow-list. Only the module a deepfit
     class would be defined in is imported (deepfit's own code), and the name must be
-    where the class is defined: a name a deepfit module merely imports is refused."""
+    where the class is defined (or was, before it moved: :func:`persistable`'s
+    aliases): a name a deepfit module merely imports is refused."""
     if name == _ALSO:
         from sklearn.frozen import FrozenEstimator
 
